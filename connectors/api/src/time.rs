@@ -1,0 +1,31 @@
+//! Timestamp spellings AWS uses in events and failure records.
+use chrono::{DateTime, SecondsFormat, Utc};
+
+fn to_utc(ms: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(ms).unwrap_or(DateTime::UNIX_EPOCH)
+}
+
+/// `2019-11-14T00:38:06.021Z` (Kinesis batch info, failure record `timestamp`).
+pub fn iso_millis(ms: i64) -> String {
+    to_utc(ms).to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+/// `2019-11-14T00:38:06Z` (DynamoDB batch info: whole seconds).
+pub fn iso_seconds(ms: i64) -> String {
+    to_utc(ms).to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+/// Milliseconds since the Unix epoch, now.
+pub fn now_ms() -> i64 {
+    Utc::now().timestamp_millis()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    #[test]
+    fn spellings() {
+        assert_eq!(iso_millis(1_573_691_886_021), "2019-11-14T00:38:06.021Z");
+        assert_eq!(iso_seconds(1_573_691_886_021), "2019-11-14T00:38:06Z");
+    }
+}
