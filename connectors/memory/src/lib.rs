@@ -1,0 +1,21 @@
+//! In-memory sources for esmd: [`MemoryLog`], a Kinesis-like ordered log, and
+//! [`MemoryQueue`], an SQS-like queue. Both produce records shaped exactly like AWS's events
+//! (Kinesis and SQS), so the engine's tests, `esmd demo` and the benchmarks exercise the same
+//! paths as real sources, without servers and deterministically (sequence numbers, message
+//! ids and receipt handles come from counters, not randomness).
+
+mod error;
+mod failpoint;
+mod hash;
+mod json;
+mod kinesis;
+mod log;
+mod queue;
+mod sqs;
+mod sync;
+
+pub use error::MemoryError;
+pub use kinesis::KinesisEncoding;
+pub use log::{MemoryLog, MemoryLogOptions, READ_LONG_POLL};
+pub use queue::{MemoryQueue, MemoryQueueOptions, DEFAULT_FIFO_GROUP};
+pub use sqs::SqsEncoding;
