@@ -1,7 +1,10 @@
 //! esmd: event source mappings, self-hosted.
+pub mod admin;
 pub mod checkpoint;
+pub mod demo;
 pub mod destination;
 pub mod engine;
 pub mod invoke;
 pub mod metrics;
 pub mod status;
+pub mod supervisor;

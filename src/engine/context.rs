@@ -14,6 +14,7 @@ pub trait RecordFilter: Send + Sync {
     fn matches(&self, target: &Value) -> bool;
 }
 
+#[derive(Clone)]
 pub struct MappingCtx {
     pub name: String,
     pub invoker: Arc<dyn Invoker>,
@@ -34,5 +35,11 @@ impl MappingCtx {
             None => true,
             Some(f) => self.encoder.filter_target(record).is_some_and(|t| f.matches(&t)),
         }
+    }
+}
+
+impl RecordFilter for esmd_filter::FilterCriteria {
+    fn matches(&self, target: &Value) -> bool {
+        esmd_filter::FilterCriteria::matches(self, target)
     }
 }

@@ -1,0 +1,312 @@
+//! `esmd demo`: everything in one process, no servers needed.
+//!
+//! An in-memory stream holds a backlog over several shards, with a few poison records the
+//! function rejects and a few records older than the mapping's maximum age. A local HTTP
+//! function receives Kinesis-shaped events. The mapping runs with parallelization, bisection,
+//! retries, a maximum record age and a file destination; the demo prints what happened.
+
+use crate::admin::{self, AdminState};
+use crate::checkpoint::embedded::EmbeddedStore;
+use crate::destination::file::FileDestination;
+use crate::engine::context::MappingCtx;
+use crate::engine::settings::{BatchSettings, RetryBackoff, StreamSettings};
+use crate::invoke::http::{HttpInvoker, HttpInvokerOptions};
+use crate::metrics::MappingMetrics;
+use crate::status::StatusRegistry;
+use crate::supervisor::StreamMapping;
+use axum::body::Bytes as BodyBytes;
+use axum::http::StatusCode;
+use base64::Engine as _;
+use esmd_api::time::now_ms;
+use esmd_memory::{MemoryLog, MemoryLogOptions};
+use std::collections::BTreeMap;
+use std::fmt;
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
+
+#[derive(clap::Args, Clone, Debug)]
+pub struct DemoOptions {
+    /// Records in the backlog.
+    #[arg(long, default_value_t = 5000)]
+    pub records: usize,
+    /// Shards of the in-memory stream.
+    #[arg(long, default_value_t = 4)]
+    pub shards: usize,
+    /// Every Nth record is poison (the function fails any batch holding one).
+    #[arg(long, default_value_t = 997)]
+    pub poison_every: usize,
+    /// Records written two hours in the past, beyond the one-hour maximum record age.
+    #[arg(long, default_value_t = 3)]
+    pub expired: usize,
+    #[arg(long, default_value_t = 4)]
+    pub parallelization_factor: usize,
+    #[arg(long, default_value_t = 100)]
+    pub batch_size: usize,
+    /// Admin endpoint (/metrics, /status) while the demo runs; port 0 picks a free one.
+    #[arg(long, default_value = "127.0.0.1:9464")]
+    pub listen: String,
+    /// Where checkpoints and the failure file go (default: a fresh temporary directory).
+    #[arg(long)]
+    pub state_dir: Option<PathBuf>,
+    /// Give up after this many seconds.
+    #[arg(long, default_value_t = 120)]
+    pub timeout_seconds: u64,
+}
+
+impl Default for DemoOptions {
+    fn default() -> Self {
+        DemoOptions {
+            records: 5000,
+            shards: 4,
+            poison_every: 997,
+            expired: 3,
+            parallelization_factor: 4,
+            batch_size: 100,
+            listen: "127.0.0.1:9464".into(),
+            state_dir: None,
+            timeout_seconds: 120,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DemoError {
+    #[error("demo: {0}")]
+    Setup(String),
+    #[error("demo: not finished after {0:?} (see /status)")]
+    Timeout(Duration),
+}
+
+/// What the demo saw, printed at the end.
+#[derive(Debug, Default)]
+pub struct DemoReport {
+    pub records: usize,
+    pub shards: usize,
+    pub delivered: u64,
+    pub invocations: u64,
+    pub failed_invocations: u64,
+    pub poison_written: Vec<String>,
+    pub expired_written: Vec<String>,
+    /// (condition, startSequenceNumber, batchSize) per failure record.
+    pub failures: Vec<(String, String, u64)>,
+    pub failure_file: PathBuf,
+    pub peak_iterator_age_ms: u64,
+    pub elapsed: Duration,
+    pub admin: String,
+}
+
+impl DemoReport {
+    /// Every poison and expired record reached the destination as a batch of its own, and
+    /// every other record reached the function.
+    pub fn isolated_all(&self) -> bool {
+        let named: Vec<&String> = self.failures.iter().filter(|f| f.2 == 1).map(|f| &f.1).collect();
+        self.poison_written.iter().chain(&self.expired_written).all(|p| named.contains(&p))
+            && self.delivered as usize == self.records - self.poison_written.len() - self.expired_written.len()
+    }
+}
+
+impl fmt::Display for DemoReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let secs = self.elapsed.as_secs_f64().max(1e-9);
+        writeln!(f, "esmd demo: {} records over {} shards in {:.2} s ({:.0} records/s)", self.records, self.shards, secs, self.records as f64 / secs)?;
+        writeln!(f, "  delivered to the function : {}", self.delivered)?;
+        writeln!(f, "  invocations               : {} ({} failed)", self.invocations, self.failed_invocations)?;
+        writeln!(f, "  poison records written    : {}", self.poison_written.len())?;
+        writeln!(f, "  expired records written   : {}", self.expired_written.len())?;
+        writeln!(f, "  peak iterator age         : {} ms", self.peak_iterator_age_ms)?;
+        writeln!(f, "  failure records ({}) in {}:", self.failures.len(), self.failure_file.display())?;
+        for (condition, seq, size) in &self.failures {
+            writeln!(f, "    {condition:<24} sequence {seq} (batch of {size})")?;
+        }
+        writeln!(f, "  admin endpoint was        : http://{}/metrics", self.admin)?;
+        writeln!(f, "  every poison and expired record isolated: {}", if self.isolated_all() { "yes" } else { "NO" })
+    }
+}
+
+#[derive(Default)]
+struct FunctionStats {
+    invocations: AtomicU64,
+    failed: AtomicU64,
+    delivered: AtomicU64,
+}
+
+/// The demo's function: a real HTTP server that fails any batch holding a poison record.
+async fn function(stats: Arc<FunctionStats>, body: BodyBytes) -> (StatusCode, String) {
+    stats.invocations.fetch_add(1, Ordering::Relaxed);
+    let Ok(event) = serde_json::from_slice::<serde_json::Value>(&body) else {
+        stats.failed.fetch_add(1, Ordering::Relaxed);
+        return (StatusCode::BAD_REQUEST, "not JSON".into());
+    };
+    let records = event["Records"].as_array().cloned().unwrap_or_default();
+    let poisoned = records.iter().any(|r| {
+        let data = r["kinesis"]["data"].as_str().unwrap_or_default();
+        base64::engine::general_purpose::STANDARD.decode(data).is_ok_and(|d| d.starts_with(b"poison"))
+    });
+    if poisoned {
+        stats.failed.fetch_add(1, Ordering::Relaxed);
+        return (StatusCode::INTERNAL_SERVER_ERROR, r#"{"errorMessage":"poison record"}"#.into());
+    }
+    stats.delivered.fetch_add(records.len() as u64, Ordering::Relaxed);
+    (StatusCode::OK, r#"{"batchItemFailures":[]}"#.into())
+}
+
+pub async fn run(opts: DemoOptions, interrupt: impl Future<Output = ()> + Send + 'static) -> Result<DemoReport, DemoError> {
+    let setup = |what: &str, e: &dyn fmt::Display| DemoError::Setup(format!("{what}: {e}"));
+    let temp;
+    let state_dir = match &opts.state_dir {
+        Some(d) => d.clone(),
+        None => {
+            temp = tempfile::tempdir().map_err(|e| setup("temporary directory", &e))?;
+            temp.path().to_path_buf()
+        }
+    };
+    std::fs::create_dir_all(&state_dir).map_err(|e| setup("state directory", &e))?;
+    let failure_file = state_dir.join("failures.jsonl");
+    let _ = std::fs::remove_file(&failure_file);
+
+    // The backlog.
+    let log = MemoryLog::new(MemoryLogOptions { stream_name: "esmd-demo".into(), shards: opts.shards.max(1), ..Default::default() });
+    let mut last_by_shard: BTreeMap<String, String> = BTreeMap::new();
+    let mut report = DemoReport { records: opts.records, shards: opts.shards.max(1), failure_file: failure_file.clone(), ..Default::default() };
+    let two_hours_ago = now_ms() - 2 * 3600 * 1000;
+    for i in 0..opts.records {
+        let key = format!("customer-{}", i % 97);
+        let expired = i < opts.expired;
+        let poison = !expired && opts.poison_every > 0 && i % opts.poison_every == opts.poison_every - 1;
+        let data = if poison { format!("poison #{i}") } else { format!("{{\"order\":{i},\"customer\":\"{key}\"}}") };
+        let (shard, pos) = if expired {
+            let shard = log.shards()[i % opts.shards.max(1)].clone();
+            let pos = log.append_to(&shard, key.as_bytes(), data.into_bytes(), Some(two_hours_ago)).map_err(|e| setup("append", &e))?;
+            (shard, pos)
+        } else {
+            log.append(key.as_bytes(), data.into_bytes())
+        };
+        if poison {
+            report.poison_written.push(pos.to_string());
+        }
+        if expired {
+            report.expired_written.push(pos.to_string());
+        }
+        last_by_shard.insert(shard.to_string(), pos.to_string());
+    }
+
+    // The function.
+    let stats = Arc::new(FunctionStats::default());
+    let fn_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.map_err(|e| setup("function listener", &e))?;
+    let fn_addr = fn_listener.local_addr().map_err(|e| setup("function listener", &e))?;
+    let stop = CancellationToken::new();
+    {
+        let stats = stats.clone();
+        let app = axum::Router::new().route("/", axum::routing::post(move |body| function(stats.clone(), body)));
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            let _ = axum::serve(fn_listener, app).with_graceful_shutdown(async move { stop.cancelled().await }).await;
+        });
+    }
+
+    // Admin endpoint.
+    let registry = StatusRegistry::default();
+    let prometheus = crate::metrics::install_recorder().map_err(|e| setup("metrics", &e))?;
+    let admin_listener = match tokio::net::TcpListener::bind(&opts.listen).await {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::warn!(listen = %opts.listen, error = %e, "admin address taken; using a free port");
+            tokio::net::TcpListener::bind("127.0.0.1:0").await.map_err(|e| setup("admin listener", &e))?
+        }
+    };
+    report.admin = admin_listener.local_addr().map(|a| a.to_string()).unwrap_or_default();
+    {
+        let state = AdminState { registry: registry.clone(), prometheus };
+        let stop = stop.clone();
+        tokio::spawn(admin::serve(admin_listener, state, async move { stop.cancelled().await }));
+    }
+    tracing::info!(admin = %report.admin, "demo running; metrics at /metrics, shard status at /status");
+
+    // The mapping.
+    let invoker = HttpInvoker::new(HttpInvokerOptions {
+        url: format!("http://{fn_addr}/"),
+        timeout: Duration::from_secs(30),
+        max_concurrency: 64,
+        headers: vec![],
+        function_arn: Some("arn:aws:lambda:us-east-1:000000000000:function:esmd-demo".into()),
+    })
+    .map_err(|e| setup("invoker", &e))?;
+    let store = EmbeddedStore::open(&state_dir.join("checkpoints.redb")).map_err(|e| setup("checkpoint store", &e))?;
+    let ctx = Arc::new(MappingCtx {
+        name: "demo".into(),
+        invoker: Arc::new(invoker),
+        encoder: esmd_api::OrderedSource::encoder(&log),
+        destination: Some(Arc::new(FileDestination::new(&failure_file))),
+        filter: None,
+        metrics: MappingMetrics::new("demo", "memory"),
+        status: registry.mapping("demo", "memory"),
+        shutdown: stop.child_token(),
+    });
+    let settings = StreamSettings {
+        batch: BatchSettings { batch_size: opts.batch_size, window: Duration::ZERO, ..Default::default() },
+        parallelization_factor: opts.parallelization_factor,
+        maximum_record_age: Some(Duration::from_secs(3600)),
+        maximum_retry_attempts: Some(2),
+        bisect_batch_on_function_error: true,
+        backoff: RetryBackoff { min: Duration::from_millis(5), max: Duration::from_millis(200) },
+        ..Default::default()
+    };
+    let started = Instant::now();
+    let mapping = StreamMapping { ctx: ctx.clone(), settings: Arc::new(settings), source: Arc::new(log.clone()), store: Arc::new(store) };
+    let running = tokio::spawn(mapping.run());
+
+    // Wait until every shard's checkpoint reaches its last record.
+    let deadline = Duration::from_secs(opts.timeout_seconds);
+    let interrupted = CancellationToken::new();
+    {
+        let interrupted = interrupted.clone();
+        tokio::spawn(async move {
+            interrupt.await;
+            interrupted.cancel();
+        });
+    }
+    let mut outcome = Ok(());
+    loop {
+        let snapshot = registry.snapshot();
+        if let Some(m) = snapshot.get("demo") {
+            for s in m.shards.values() {
+                report.peak_iterator_age_ms = report.peak_iterator_age_ms.max(s.iterator_age_ms);
+            }
+            let done = last_by_shard.iter().all(|(shard, last)| m.shards.get(shard).and_then(|s| s.checkpoint.as_ref()) == Some(last));
+            if done {
+                break;
+            }
+        }
+        if started.elapsed() > deadline {
+            outcome = Err(DemoError::Timeout(deadline));
+            break;
+        }
+        if interrupted.is_cancelled() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    report.elapsed = started.elapsed();
+    stop.cancel();
+    let _ = running.await;
+
+    report.invocations = stats.invocations.load(Ordering::Relaxed);
+    report.failed_invocations = stats.failed.load(Ordering::Relaxed);
+    report.delivered = stats.delivered.load(Ordering::Relaxed);
+    if let Ok(text) = std::fs::read_to_string(&failure_file) {
+        for line in text.lines() {
+            let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else { continue };
+            let info = &v["KinesisBatchInfo"];
+            report.failures.push((
+                v["requestContext"]["condition"].as_str().unwrap_or_default().to_string(),
+                info["startSequenceNumber"].as_str().unwrap_or_default().to_string(),
+                info["batchSize"].as_u64().unwrap_or_default(),
+            ));
+        }
+    }
+    outcome.map(|()| report)
+}
