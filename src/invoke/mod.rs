@@ -8,6 +8,8 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use std::time::Duration;
 
+pub mod http;
+pub mod lambda;
 pub mod response;
 
 /// What came back from a function that ran.

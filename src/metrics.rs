@@ -1,0 +1,341 @@
+//! Every metric esmd exports: names, labels and help in one place.
+//!
+//! Engine code records through [`MappingMetrics`] and never names a metric itself. Every series
+//! carries the labels `mapping` (the mapping's name) and `source` (the source kind, e.g.
+//! `kinesis`, `sqs`, `kafka`). Shard ids are never labels: their number is unbounded (Kinesis
+//! resharding, Kafka partitions), so per-shard values are folded into max/sum gauges here.
+//!
+//! AWS's event source mapping metric set maps one-to-one:
+//!
+//! | esmd (Prometheus)                                    | Type      | CloudWatch (AWS/Lambda)                                                       |
+//! |------------------------------------------------------|-----------|-------------------------------------------------------------------------------|
+//! | `esmd_invocations_total`                             | counter   | Invocations                                                                   |
+//! | `esmd_errors_total`                                  | counter   | Errors (function errors)                                                      |
+//! | `esmd_throttles_total`                               | counter   | Throttles                                                                     |
+//! | `esmd_duration_seconds`                              | histogram | Duration (CloudWatch in ms, esmd in s)                                        |
+//! | `esmd_concurrent_executions`                         | gauge     | ConcurrentExecutions                                                          |
+//! | `esmd_polled_events_total`                           | counter   | PolledEventCount                                                              |
+//! | `esmd_filtered_out_events_total`                     | counter   | FilteredOutEventCount                                                         |
+//! | `esmd_invoked_events_total`                          | counter   | InvokedEventCount (retries count again)                                       |
+//! | `esmd_failed_invoke_events_total`                    | counter   | FailedInvokeEventCount                                                        |
+//! | `esmd_dropped_events_total`                          | counter   | DroppedEventCount                                                             |
+//! | `esmd_on_failure_destination_delivered_events_total` | counter   | OnFailureDestinationDeliveredEventCount                                       |
+//! | `esmd_destination_delivery_failures_total`           | counter   | DestinationDeliveryFailures; Kafka: OnFailureDestinationDeliveryErrorCount    |
+//! | `esmd_deleted_events_total`                          | counter   | DeletedEventCount (queues)                                                    |
+//! | `esmd_committed_events_total`                        | counter   | CommittedEventCount (Kafka)                                                   |
+//! | `esmd_iterator_age_milliseconds`                     | gauge     | IteratorAge (max over the mapping's shards)                                   |
+//! | `esmd_offset_lag`                                    | gauge     | OffsetLag / SumOffsetLag (sum over the mapping's shards)                      |
+//! | `esmd_max_offset_lag`                                | gauge     | MaxOffsetLag                                                                  |
+//! | `esmd_polling_errors_total`                          | counter   | PollingErrorCount (Kafka)                                                     |
+//! | `esmd_commit_errors_total`                           | counter   | CommitErrorCount (Kafka)                                                      |
+//! | `esmd_invoke_unavailable_total`                      | counter   | InvokeErrorCount (Kafka; the invoke itself failed: unreachable, timeout, 5xx) |
+//! | `esmd_bisections_total`                              | counter   | none (esmd only: batches split by BisectBatchOnFunctionError)                 |
+//!
+//! Call [`install_recorder`] before serving `/metrics`; it also registers the help text
+//! ([`describe`]).
+
+use metrics::{describe_counter, describe_gauge, describe_histogram, Label, SharedString, Unit};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::time::Duration;
+
+pub const INVOCATIONS: &str = "esmd_invocations_total";
+pub const ERRORS: &str = "esmd_errors_total";
+pub const THROTTLES: &str = "esmd_throttles_total";
+pub const DURATION: &str = "esmd_duration_seconds";
+pub const CONCURRENT_EXECUTIONS: &str = "esmd_concurrent_executions";
+pub const POLLED_EVENTS: &str = "esmd_polled_events_total";
+pub const FILTERED_OUT_EVENTS: &str = "esmd_filtered_out_events_total";
+pub const INVOKED_EVENTS: &str = "esmd_invoked_events_total";
+pub const FAILED_INVOKE_EVENTS: &str = "esmd_failed_invoke_events_total";
+pub const DROPPED_EVENTS: &str = "esmd_dropped_events_total";
+pub const DESTINATION_DELIVERED_EVENTS: &str = "esmd_on_failure_destination_delivered_events_total";
+pub const DESTINATION_DELIVERY_FAILURES: &str = "esmd_destination_delivery_failures_total";
+pub const DELETED_EVENTS: &str = "esmd_deleted_events_total";
+pub const COMMITTED_EVENTS: &str = "esmd_committed_events_total";
+pub const ITERATOR_AGE: &str = "esmd_iterator_age_milliseconds";
+pub const OFFSET_LAG: &str = "esmd_offset_lag";
+pub const MAX_OFFSET_LAG: &str = "esmd_max_offset_lag";
+pub const BISECTIONS: &str = "esmd_bisections_total";
+pub const POLLING_ERRORS: &str = "esmd_polling_errors_total";
+pub const COMMIT_ERRORS: &str = "esmd_commit_errors_total";
+pub const INVOKE_UNAVAILABLE: &str = "esmd_invoke_unavailable_total";
+
+/// Bucket bounds for [`DURATION`], in seconds: from a few ms up to Lambda's 15-minute limit.
+const DURATION_BUCKETS: &[f64] =
+    &[0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 900.0];
+
+/// How often histogram samples are folded into buckets when nobody scrapes; bounds their memory.
+const UPKEEP_INTERVAL: Duration = Duration::from_secs(5);
+
+#[derive(Debug, thiserror::Error)]
+pub enum MetricsError {
+    #[error("prometheus recorder: {0}")]
+    Build(#[from] metrics_exporter_prometheus::BuildError),
+}
+
+static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+static INSTALL: Mutex<()> = Mutex::new(());
+
+/// Installs the Prometheus recorder as the process-wide `metrics` recorder and registers every
+/// metric's description. Idempotent: later calls return the first call's handle, so tests in
+/// one binary can each call it.
+///
+/// Fails if some other recorder was installed globally first.
+pub fn install_recorder() -> Result<PrometheusHandle, MetricsError> {
+    if let Some(h) = HANDLE.get() {
+        return Ok(h.clone());
+    }
+    // OnceLock has no stable fallible init; the mutex makes racing first calls install once.
+    let _guard = INSTALL.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(h) = HANDLE.get() {
+        return Ok(h.clone());
+    }
+    let handle = PrometheusBuilder::new()
+        // Without buckets the exporter renders histograms as summaries; Duration should be
+        // aggregatable across instances, which only real buckets are.
+        .set_buckets_for_metric(Matcher::Full(DURATION.to_string()), DURATION_BUCKETS)?
+        .install_recorder()?;
+    describe();
+    // install_recorder() leaves upkeep to the caller; without it histogram samples pile up
+    // until a scrape. A plain thread so it works with or without a tokio runtime; it lives as
+    // long as the process, like the recorder.
+    let upkeep = handle.clone();
+    let spawned = std::thread::Builder::new().name("esmd-metrics-upkeep".into()).spawn(move || loop {
+        std::thread::sleep(UPKEEP_INTERVAL);
+        upkeep.run_upkeep();
+    });
+    if let Err(e) = spawned {
+        // Not fatal: /metrics runs upkeep on every scrape.
+        tracing::warn!(error = %e, "could not start the metrics upkeep thread");
+    }
+    let _ = HANDLE.set(handle.clone());
+    Ok(handle)
+}
+
+/// Registers help text and units with the installed recorder. Called by [`install_recorder`];
+/// a no-op without a recorder.
+pub fn describe() {
+    describe_counter!(INVOCATIONS, Unit::Count, "Function invocations, successful or not (CloudWatch Invocations).");
+    describe_counter!(ERRORS, Unit::Count, "Invocations that ended in a function error (CloudWatch Errors).");
+    describe_counter!(THROTTLES, Unit::Count, "Invocations refused for lack of concurrency (CloudWatch Throttles).");
+    describe_histogram!(DURATION, Unit::Seconds, "Time spent invoking the function per batch (CloudWatch Duration).");
+    describe_gauge!(CONCURRENT_EXECUTIONS, Unit::Count, "Invocations in flight (CloudWatch ConcurrentExecutions).");
+    describe_counter!(POLLED_EVENTS, Unit::Count, "Records read from the source (CloudWatch PolledEventCount).");
+    describe_counter!(
+        FILTERED_OUT_EVENTS,
+        Unit::Count,
+        "Records dropped by the filter criteria (CloudWatch FilteredOutEventCount)."
+    );
+    describe_counter!(
+        INVOKED_EVENTS,
+        Unit::Count,
+        "Records sent to the function; retries count again (CloudWatch InvokedEventCount)."
+    );
+    describe_counter!(
+        FAILED_INVOKE_EVENTS,
+        Unit::Count,
+        "Records in invocations that failed (CloudWatch FailedInvokeEventCount)."
+    );
+    describe_counter!(
+        DROPPED_EVENTS,
+        Unit::Count,
+        "Records given up on: retries or record age exhausted (CloudWatch DroppedEventCount)."
+    );
+    describe_counter!(
+        DESTINATION_DELIVERED_EVENTS,
+        Unit::Count,
+        "Records sent to the on-failure destination (CloudWatch OnFailureDestinationDeliveredEventCount)."
+    );
+    describe_counter!(
+        DESTINATION_DELIVERY_FAILURES,
+        Unit::Count,
+        "Failed attempts to send to the on-failure destination (CloudWatch DestinationDeliveryFailures)."
+    );
+    describe_counter!(
+        DELETED_EVENTS,
+        Unit::Count,
+        "Queue messages deleted after success (CloudWatch DeletedEventCount)."
+    );
+    describe_counter!(
+        COMMITTED_EVENTS,
+        Unit::Count,
+        "Records whose offsets were committed to the source (CloudWatch CommittedEventCount)."
+    );
+    describe_gauge!(
+        ITERATOR_AGE,
+        Unit::Milliseconds,
+        "Age of the last record of the last batch sent, max over the mapping's shards (CloudWatch IteratorAge)."
+    );
+    describe_gauge!(
+        OFFSET_LAG,
+        Unit::Count,
+        "Records not yet read, summed over the mapping's shards (CloudWatch OffsetLag, SumOffsetLag)."
+    );
+    describe_gauge!(
+        MAX_OFFSET_LAG,
+        Unit::Count,
+        "Records not yet read, max over the mapping's shards (CloudWatch MaxOffsetLag)."
+    );
+    describe_counter!(
+        BISECTIONS,
+        Unit::Count,
+        "Batches split in two after a function error (BisectBatchOnFunctionError)."
+    );
+    describe_counter!(POLLING_ERRORS, Unit::Count, "Failed reads from the source (CloudWatch PollingErrorCount).");
+    describe_counter!(COMMIT_ERRORS, Unit::Count, "Failed checkpoint or offset commits (CloudWatch CommitErrorCount).");
+    describe_counter!(
+        INVOKE_UNAVAILABLE,
+        Unit::Count,
+        "Invocations that could not be made: function unreachable, timed out or 5xx (CloudWatch InvokeErrorCount)."
+    );
+}
+
+/// Per-shard values behind the mapping-level max/sum gauges.
+#[derive(Default)]
+struct ShardGauges {
+    iterator_age_ms: HashMap<String, u64>,
+    offset_lag: HashMap<String, u64>,
+}
+
+struct Inner {
+    /// `mapping` and `source`; cloning a label clones two `Arc<str>`, no string copy.
+    labels: [Label; 2],
+    shards: Mutex<ShardGauges>,
+}
+
+/// Metric handles for one mapping (labels `mapping`, `source`).
+///
+/// Cheap to clone; clones share the per-shard state, so create one per mapping and clone it
+/// rather than calling [`MappingMetrics::new`] twice for the same mapping (two instances would
+/// each set the max/sum gauges from their own shards).
+///
+/// Each call looks the series up in the global recorder rather than caching handles at
+/// construction: a `MappingMetrics` made before [`install_recorder`] still reports. Calls are
+/// per batch, not per record, so the lookup cost does not matter.
+#[derive(Clone)]
+pub struct MappingMetrics {
+    inner: Arc<Inner>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic elsewhere must not stop metrics.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn max(values: &HashMap<String, u64>) -> u64 {
+    values.values().copied().max().unwrap_or(0)
+}
+
+impl MappingMetrics {
+    pub fn new(mapping: &str, source: &str) -> Self {
+        let shared = |s: &str| SharedString::from(Arc::<str>::from(s));
+        MappingMetrics {
+            inner: Arc::new(Inner {
+                labels: [Label::new("mapping", shared(mapping)), Label::new("source", shared(source))],
+                shards: Mutex::new(ShardGauges::default()),
+            }),
+        }
+    }
+
+    fn labels(&self) -> Vec<Label> {
+        self.inner.labels.to_vec()
+    }
+
+    fn count(&self, name: &'static str, n: u64) {
+        metrics::counter!(name, self.labels()).increment(n);
+    }
+
+    fn gauge(&self, name: &'static str, value: f64) {
+        metrics::gauge!(name, self.labels()).set(value);
+    }
+
+    /// The function answered (success or function error) after `duration`.
+    pub fn invocation(&self, duration: Duration) {
+        self.count(INVOCATIONS, 1);
+        metrics::histogram!(DURATION, self.labels()).record(duration.as_secs_f64());
+    }
+    pub fn function_error(&self) {
+        self.count(ERRORS, 1);
+    }
+    pub fn throttle(&self) {
+        self.count(THROTTLES, 1);
+    }
+    pub fn invoke_unavailable(&self) {
+        self.count(INVOKE_UNAVAILABLE, 1);
+    }
+    /// +1 when an invocation starts, -1 when it ends.
+    pub fn concurrent_executions(&self, delta: i64) {
+        metrics::gauge!(CONCURRENT_EXECUTIONS, self.labels()).increment(delta as f64);
+    }
+    pub fn polled(&self, n: u64) {
+        self.count(POLLED_EVENTS, n);
+    }
+    pub fn filtered_out(&self, n: u64) {
+        self.count(FILTERED_OUT_EVENTS, n);
+    }
+    pub fn invoked_events(&self, n: u64) {
+        self.count(INVOKED_EVENTS, n);
+    }
+    pub fn failed_invoke_events(&self, n: u64) {
+        self.count(FAILED_INVOKE_EVENTS, n);
+    }
+    pub fn dropped(&self, n: u64) {
+        self.count(DROPPED_EVENTS, n);
+    }
+    pub fn destination_delivered(&self, n: u64) {
+        self.count(DESTINATION_DELIVERED_EVENTS, n);
+    }
+    pub fn destination_delivery_failure(&self) {
+        self.count(DESTINATION_DELIVERY_FAILURES, 1);
+    }
+    pub fn deleted(&self, n: u64) {
+        self.count(DELETED_EVENTS, n);
+    }
+    pub fn committed(&self, n: u64) {
+        self.count(COMMITTED_EVENTS, n);
+    }
+    pub fn bisected(&self) {
+        self.count(BISECTIONS, 1);
+    }
+    pub fn polling_error(&self) {
+        self.count(POLLING_ERRORS, 1);
+    }
+    pub fn commit_error(&self) {
+        self.count(COMMIT_ERRORS, 1);
+    }
+
+    /// Per-shard iterator age; exported as the max over the mapping's shards.
+    pub fn iterator_age(&self, shard: &str, age_ms: u64) {
+        // Set the gauge under the lock: two shards updating at once must not leave an older
+        // max as the last value written.
+        let mut shards = lock(&self.inner.shards);
+        shards.iterator_age_ms.insert(shard.to_string(), age_ms);
+        self.gauge(ITERATOR_AGE, max(&shards.iterator_age_ms) as f64);
+    }
+
+    /// Per-shard backlog; exported as sum and max over the mapping's shards.
+    pub fn offset_lag(&self, shard: &str, lag: u64) {
+        let mut shards = lock(&self.inner.shards);
+        shards.offset_lag.insert(shard.to_string(), lag);
+        self.set_lag_gauges(&shards);
+    }
+
+    /// A shard went away: drop it from the max/sum gauges.
+    pub fn forget_shard(&self, shard: &str) {
+        let mut shards = lock(&self.inner.shards);
+        // Only touch gauges this shard fed, so forgetting an unknown shard creates no series.
+        if shards.iterator_age_ms.remove(shard).is_some() {
+            self.gauge(ITERATOR_AGE, max(&shards.iterator_age_ms) as f64);
+        }
+        if shards.offset_lag.remove(shard).is_some() {
+            self.set_lag_gauges(&shards);
+        }
+    }
+
+    fn set_lag_gauges(&self, shards: &ShardGauges) {
+        self.gauge(OFFSET_LAG, shards.offset_lag.values().fold(0u64, |a, b| a.saturating_add(*b)) as f64);
+        self.gauge(MAX_OFFSET_LAG, max(&shards.offset_lag) as f64);
+    }
+}

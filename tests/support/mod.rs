@@ -1,0 +1,13 @@
+//! Harness shared by the integration tests: `mod support;` in a test file.
+//!
+//! - [`function::FunctionServer`]: a real HTTP function on 127.0.0.1 whose answers a test
+//!   scripts, recording every request.
+//! - [`moto::MotoServer`]: a moto server (AWS emulator) on a free port, killed on drop.
+//!
+//! Nothing here talks to anything but 127.0.0.1.
+
+// Every test binary compiles the whole harness and uses a different part of it.
+#![allow(dead_code)]
+
+pub mod function;
+pub mod moto;
