@@ -1,6 +1,8 @@
 //! esmd: event source mappings, self-hosted.
 pub mod admin;
+pub mod app;
 pub mod checkpoint;
+pub mod config;
 pub mod demo;
 pub mod destination;
 pub mod engine;

@@ -1,1 +1,142 @@
-fn main(){}
+//! The `esmd` binary: parses the command line, sets up logging, and hands over to the library.
+//! This is the only place `anyhow` is used.
+
+use anyhow::Context;
+use clap::{Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(name = "esmd", version, about = "Event source mappings, self-hosted: streams and queues to functions with AWS Lambda's semantics")]
+struct Cli {
+    /// Log format (overrides the config file's [log] format).
+    #[arg(long, global = true, value_enum)]
+    log_format: Option<LogFormat>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the mappings of a config file until SIGTERM/SIGINT.
+    Run {
+        #[arg(short, long)]
+        config: PathBuf,
+    },
+    /// Check a config file without connecting to anything.
+    Validate {
+        #[arg(short, long)]
+        config: PathBuf,
+    },
+    /// A self-contained demonstration: an in-memory stream with poison records, a local HTTP
+    /// function, bisection and a file destination. Needs no servers.
+    Demo(esmd::demo::DemoOptions),
+    /// Try a filter pattern against an event (like AWS's test-event-pattern). The last line of
+    /// output is `match`, `nomatch` or `invalid`.
+    FilterTest {
+        /// The pattern (JSON, or @file).
+        #[arg(long, requires = "event", conflicts_with = "file")]
+        pattern: Option<String>,
+        /// The event (JSON, or @file).
+        #[arg(long, requires = "pattern")]
+        event: Option<String>,
+        /// A file holding `Event` and `EventPattern` (JSON or JSON5), like the test vectors.
+        #[arg(long)]
+        file: Option<PathBuf>,
+    },
+}
+
+fn init_logging(format: LogFormat) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder.json().flatten_event(true).init(),
+        LogFormat::Text => builder.init(),
+    }
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::from(2)
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
+    match cli.command {
+        Command::Validate { config } => {
+            let cfg = esmd::config::Config::load(&config).map_err(|e| anyhow::anyhow!("{}: {e}", config.display()))?;
+            esmd::app::check(&cfg).map_err(|e| anyhow::anyhow!("{}: {e}", config.display()))?;
+            println!("{}: ok ({} mapping{})", config.display(), cfg.mappings.len(), if cfg.mappings.len() == 1 { "" } else { "s" });
+            Ok(std::process::ExitCode::SUCCESS)
+        }
+        Command::FilterTest { pattern, event, file } => Ok(filter_test(pattern, event, file)?),
+        Command::Run { config } => {
+            let cfg = esmd::config::Config::load(&config).map_err(|e| anyhow::anyhow!("{}: {e}", config.display()))?;
+            init_logging(cli.log_format.unwrap_or(if cfg.log.format == esmd::config::LogFormat::Json { LogFormat::Json } else { LogFormat::Text }));
+            let rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+            rt.block_on(esmd::app::run(cfg, esmd::app::shutdown_signal()))?;
+            Ok(std::process::ExitCode::SUCCESS)
+        }
+        Command::Demo(opts) => {
+            init_logging(cli.log_format.unwrap_or(LogFormat::Text));
+            let rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+            let report = rt.block_on(esmd::demo::run(opts, esmd::app::shutdown_signal()))?;
+            print!("{report}");
+            Ok(std::process::ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn read_arg(arg: &str) -> anyhow::Result<String> {
+    match arg.strip_prefix('@') {
+        Some(path) => std::fs::read_to_string(path).with_context(|| format!("reading {path}")),
+        None => Ok(arg.to_string()),
+    }
+}
+
+fn filter_test(pattern: Option<String>, event: Option<String>, file: Option<PathBuf>) -> anyhow::Result<std::process::ExitCode> {
+    use esmd_filter::TestOutcome;
+    let (event, pattern) = match (pattern, event, file) {
+        (Some(p), Some(e), None) => (read_arg(&e)?, read_arg(&p)?),
+        (None, None, Some(f)) => {
+            let text = std::fs::read_to_string(&f).with_context(|| format!("reading {}", f.display()))?;
+            match esmd_filter::parse_vector_file(&text) {
+                Ok(pair) => pair,
+                Err(e) => {
+                    println!("{e}");
+                    println!("invalid");
+                    return Ok(std::process::ExitCode::from(1));
+                }
+            }
+        }
+        _ => anyhow::bail!("give --pattern and --event, or --file"),
+    };
+    let outcome = esmd_filter::test_event_pattern(&pattern, &event);
+    let code = match &outcome {
+        TestOutcome::Match => {
+            println!("match");
+            0
+        }
+        TestOutcome::NoMatch => {
+            println!("nomatch");
+            0
+        }
+        TestOutcome::Invalid(why) => {
+            println!("{why}");
+            println!("invalid");
+            1
+        }
+    };
+    Ok(std::process::ExitCode::from(code))
+}

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# The one test command (README "Run the tests"; .ci/run calls it).
+# Installs and starts what the tests need, then runs every test in the workspace.
+# A missing server is a failure, never a skip.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+echo "== test dependencies"
+bash scripts/test-deps.sh          # moto server (AWS emulator) in target/test-tools/venv
+bash scripts/compose-deps.sh       # docker-compose 1.29 (offline `config` validation)
+
+echo "== cargo test"
+# Integration tests start their own servers on 127.0.0.1 (moto, HTTP functions) and talk to
+# nothing else.
+cargo test --workspace --all-targets --locked "$@"

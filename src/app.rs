@@ -1,0 +1,216 @@
+//! `esmd run`: builds every mapping of a config, serves the admin endpoint, runs until a
+//! shutdown signal, then stops polling, lets in-flight batches finish within the deadline and
+//! writes checkpoints.
+
+use crate::admin::{self, AdminState};
+use crate::checkpoint::embedded::EmbeddedStore;
+use crate::checkpoint::CheckpointStore;
+use crate::config::{Config, DestinationKind, FunctionConfig, MappingConfig, SourceConfig};
+use crate::destination::file::FileDestination;
+use crate::destination::Destination;
+use crate::engine::context::{MappingCtx, RecordFilter};
+use crate::invoke::http::{HttpInvoker, HttpInvokerOptions};
+use crate::invoke::lambda::{LambdaInvoker, LambdaInvokerOptions};
+use crate::invoke::Invoker;
+use crate::metrics::MappingMetrics;
+use crate::status::StatusRegistry;
+use crate::supervisor::{QueueMapping, StreamMapping};
+use esmd_api::{OrderedSource, QueueSource};
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("mapping {mapping:?}: {message}")]
+    Mapping { mapping: String, message: String },
+    #[error("{0}")]
+    Setup(String),
+}
+
+fn mapping_error(m: &MappingConfig, message: impl std::fmt::Display) -> AppError {
+    AppError::Mapping { mapping: m.name.clone(), message: message.to_string() }
+}
+
+/// What validation without IO cannot see: parts this build cannot run yet.
+pub fn check(cfg: &Config) -> Result<(), AppError> {
+    for m in &cfg.mappings {
+        destination(m)?;
+    }
+    Ok(())
+}
+
+/// Resolves when SIGTERM or SIGINT arrives.
+pub async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+fn destination(m: &MappingConfig) -> Result<Option<Arc<dyn Destination>>, AppError> {
+    let Some(d) = m.on_failure_destination() else { return Ok(None) };
+    match d {
+        DestinationKind::File(path) => Ok(Some(Arc::new(FileDestination::new(path)))),
+        other => Err(mapping_error(
+            m,
+            format!("destination_config.on_failure.destination: {} destinations are not supported in this build yet", other.kind()),
+        )),
+    }
+}
+
+async fn invoker(m: &MappingConfig) -> Result<Arc<dyn Invoker>, AppError> {
+    match &m.function {
+        FunctionConfig::Http(h) => {
+            let inv = HttpInvoker::new(HttpInvokerOptions {
+                url: h.url.clone(),
+                timeout: Duration::from_secs(h.timeout_seconds),
+                max_concurrency: h.max_concurrency,
+                headers: h.headers.iter().map(|(k, v)| (k.clone(), v.expose().to_string())).collect(),
+                function_arn: h.function_arn.clone(),
+            })
+            .map_err(|e| mapping_error(m, format!("function: {e}")))?;
+            Ok(Arc::new(inv))
+        }
+        FunctionConfig::Lambda(l) => {
+            let inv = LambdaInvoker::new(LambdaInvokerOptions {
+                function_name: l.function_name.clone(),
+                qualifier: l.qualifier.clone(),
+                region: l.region.clone(),
+                endpoint_url: l.endpoint_url.clone(),
+                timeout: Duration::from_secs(l.timeout_seconds),
+                max_concurrency: l.max_concurrency,
+            })
+            .await
+            .map_err(|e| mapping_error(m, format!("function: {e}")))?;
+            Ok(Arc::new(inv))
+        }
+    }
+}
+
+enum Source {
+    Stream(Arc<dyn OrderedSource>),
+    Queue(Arc<dyn QueueSource>),
+}
+
+fn source(cfg: &Config, m: &MappingConfig) -> Source {
+    match &m.source {
+        SourceConfig::Memory(s) => {
+            let log = esmd_memory::MemoryLog::new(esmd_memory::MemoryLogOptions {
+                stream_name: s.stream_name.clone(),
+                shards: s.shards,
+                region: cfg.aws.region.clone(),
+                account: cfg.aws.account.clone(),
+            });
+            if let Some(seed) = &s.seed {
+                for i in 0..seed.records {
+                    let key = format!("key-{}", i % seed.keys.max(1));
+                    let poison = seed.poison_every > 0 && i % seed.poison_every == seed.poison_every - 1;
+                    let mut data = if poison { b"poison".to_vec() } else { format!("{{\"n\":{i}}}").into_bytes() };
+                    data.resize(seed.record_bytes.max(data.len()), b' ');
+                    log.append(key.as_bytes(), data);
+                }
+            }
+            Source::Stream(Arc::new(log))
+        }
+        SourceConfig::MemoryQueue(q) => Source::Queue(Arc::new(esmd_memory::MemoryQueue::new(esmd_memory::MemoryQueueOptions {
+            name: q.queue_name.clone(),
+            visibility_timeout: Duration::from_secs(q.visibility_timeout_seconds),
+            fifo: q.fifo,
+            region: cfg.aws.region.clone(),
+            account: cfg.aws.account.clone(),
+        }))),
+    }
+}
+
+/// Runs every enabled mapping until `shutdown` resolves.
+pub async fn run(cfg: Config, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), AppError> {
+    let prometheus = crate::metrics::install_recorder().map_err(|e| AppError::Setup(format!("metrics: {e}")))?;
+    let registry = StatusRegistry::default();
+    let stop = CancellationToken::new();
+    let store_path = cfg.checkpoint.path.join("checkpoints.redb");
+    let store: Arc<dyn CheckpointStore> = Arc::new(
+        tokio::task::spawn_blocking(move || EmbeddedStore::open(&store_path))
+            .await
+            .map_err(|e| AppError::Setup(e.to_string()))?
+            .map_err(|e| AppError::Setup(e.to_string()))?,
+    );
+
+    let mut mappings = JoinSet::new();
+    for m in cfg.mappings.iter().filter(|m| m.enabled) {
+        let invoker = invoker(m).await?;
+        let destination = destination(m)?;
+        let filter: Option<Arc<dyn RecordFilter>> = match m.filter_patterns() {
+            patterns if patterns.is_empty() => None,
+            patterns => Some(Arc::new(esmd_filter::FilterCriteria::compile(&patterns).map_err(|e| mapping_error(m, format!("filter_criteria: {e}")))?)),
+        };
+        let source = source(&cfg, m);
+        let kind = match &source {
+            Source::Stream(s) => s.kind(),
+            Source::Queue(q) => q.kind(),
+        };
+        let encoder = match &source {
+            Source::Stream(s) => s.encoder(),
+            Source::Queue(q) => q.encoder(),
+        };
+        let ctx = Arc::new(MappingCtx {
+            name: m.name.clone(),
+            invoker,
+            encoder,
+            destination,
+            filter,
+            metrics: MappingMetrics::new(&m.name, kind),
+            status: registry.mapping(&m.name, kind),
+            shutdown: stop.child_token(),
+        });
+        match source {
+            Source::Stream(source) => {
+                let settings = m.stream_settings().map_err(|e| mapping_error(m, e))?;
+                mappings.spawn(StreamMapping { ctx, settings: Arc::new(settings), source, store: store.clone() }.run());
+            }
+            Source::Queue(source) => {
+                let settings = m.queue_settings().map_err(|e| mapping_error(m, e))?;
+                mappings.spawn(QueueMapping { ctx, settings: Arc::new(settings), source }.run());
+            }
+        }
+        tracing::info!(mapping = %m.name, source = kind, "mapping started");
+    }
+
+    let listener = tokio::net::TcpListener::bind(&cfg.admin.listen)
+        .await
+        .map_err(|e| AppError::Setup(format!("admin.listen = {}: {e}", cfg.admin.listen)))?;
+    tracing::info!(listen = %cfg.admin.listen, "admin endpoint: /metrics /healthz /readyz /status");
+    let admin_stop = stop.clone();
+    let admin = tokio::spawn(admin::serve(listener, AdminState { registry, prometheus }, async move { admin_stop.cancelled().await }));
+
+    shutdown.await;
+    tracing::info!(deadline_s = cfg.shutdown_timeout_seconds, "shutting down: no new batches; waiting for in-flight batches");
+    stop.cancel();
+    let drained = tokio::time::timeout(Duration::from_secs(cfg.shutdown_timeout_seconds), async {
+        while mappings.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        tracing::warn!("shutdown deadline passed; abandoning in-flight batches (they are replayed on restart)");
+        mappings.abort_all();
+    }
+    let _ = admin.await;
+    Ok(())
+}
