@@ -195,6 +195,21 @@ async fn retries_count_function_errors_not_throttles() {
     m.stop().await;
 }
 
+/// One record, ReportBatchItemFailures, MaximumRetryAttempts 2 (as in AWS's recorded
+/// scenarios), a function that always answers `reply`; returns once the record is finished.
+async fn one_record_with_reply(reply: Reply) -> (FunctionServer, Mapping, String, tempfile::TempDir) {
+    let f = FunctionServer::start(move |_| reply.clone()).await;
+    let log = log(1);
+    let pos = fill(&log, 1, |_| "test".into());
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = stream_settings(1, 0);
+    settings.report_batch_item_failures = true;
+    settings.maximum_retry_attempts = Some(2);
+    let m = start_stream(Arc::new(log.clone()), &f.url(), settings, dir.path(), None);
+    m.wait_checkpoint(&shard0(&log), &pos[0], T).await;
+    (f, m, pos[0].clone(), dir)
+}
+
 /// AWS's recorded ReportBatchItemFailures scenarios (kinesis/dynamodbstreams snapshots):
 /// success bodies finish the batch in one invocation; failure bodies fail the whole batch,
 /// retried until MaximumRetryAttempts 2 → approximateInvokeCount 3, batchSize 1.
@@ -209,15 +224,7 @@ async fn recorded_partial_batch_scenarios() {
         ("null_batch_item_failure_success", Reply::ok(json!({"batchItemFailures": null}))),
     ];
     for (name, reply) in successes {
-        let f = FunctionServer::start(move |_| reply.clone()).await;
-        let log = log(1);
-        let pos = fill(&log, 1, |_| "test".into());
-        let dir = tempfile::tempdir().unwrap();
-        let mut settings = stream_settings(1, 0);
-        settings.report_batch_item_failures = true;
-        settings.maximum_retry_attempts = Some(2);
-        let m = start_stream(Arc::new(log.clone()), &f.url(), settings, dir.path(), None);
-        m.wait_checkpoint(&shard0(&log), &pos[0], T).await;
+        let (f, m, pos, _dir) = one_record_with_reply(reply).await;
         assert_eq!(f.request_count(), 1, "{name}");
         assert!(m.failures().is_empty(), "{name}");
         m.stop().await;
@@ -231,22 +238,14 @@ async fn recorded_partial_batch_scenarios() {
         ("unhandled_exception_in_function", Reply::error("division by zero"), json!("Unhandled")),
     ];
     for (name, reply, function_error) in failures {
-        let f = FunctionServer::start(move |_| reply.clone()).await;
-        let log = log(1);
-        let pos = fill(&log, 1, |_| "test".into());
-        let dir = tempfile::tempdir().unwrap();
-        let mut settings = stream_settings(1, 0);
-        settings.report_batch_item_failures = true;
-        settings.maximum_retry_attempts = Some(2);
-        let m = start_stream(Arc::new(log.clone()), &f.url(), settings, dir.path(), None);
-        m.wait_checkpoint(&shard0(&log), &pos[0], T).await;
+        let (f, m, pos, _dir) = one_record_with_reply(reply).await;
         assert_eq!(f.request_count(), 3, "{name}");
         let fr = m.failures();
         assert_eq!(fr.len(), 1, "{name}");
         assert_eq!(fr[0]["requestContext"]["approximateInvokeCount"], 3, "{name}");
         assert_eq!(fr[0]["responseContext"]["functionError"], function_error, "{name}");
         assert_eq!(fr[0]["KinesisBatchInfo"]["batchSize"], 1, "{name}");
-        assert_eq!(fr[0]["KinesisBatchInfo"]["startSequenceNumber"], pos[0].as_str(), "{name}");
+        assert_eq!(fr[0]["KinesisBatchInfo"]["startSequenceNumber"], pos.as_str(), "{name}");
         m.stop().await;
     }
 }

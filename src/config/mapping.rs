@@ -298,6 +298,9 @@ impl MappingConfig {
             if let Some(w) = self.tumbling_window_in_seconds {
                 if w > 900 {
                     err("tumbling_window_in_seconds", format!("= {w} is out of range (0–900)"));
+                } else if w > 0 {
+                    // Accepting it and ignoring it would hand a windowed function plain batches.
+                    err("tumbling_window_in_seconds", format!("= {w}: tumbling windows are not supported in this build yet (only 0)"));
                 }
             }
             match (self.starting_position, &self.starting_position_timestamp) {

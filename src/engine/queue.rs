@@ -97,12 +97,19 @@ impl QueueWorker {
         let mut deadline: Option<Instant> = None;
         loop {
             // Take what the last receive left over first.
-            while let Some(r) = carry.first() {
-                if batch.len() >= limits.batch_size || (!batch.is_empty() && bytes + r.event_size() > limits.max_payload_bytes) {
-                    return Ok(Some(batch));
+            let mut take = 0;
+            for r in carry.iter() {
+                let full = batch.len() + take >= limits.batch_size;
+                let too_big = batch.len() + take > 0 && bytes + r.event_size() > limits.max_payload_bytes;
+                if full || too_big {
+                    break;
                 }
                 bytes += r.event_size();
-                batch.push(carry.remove(0));
+                take += 1;
+            }
+            batch.extend(carry.drain(..take));
+            if !carry.is_empty() {
+                return Ok(Some(batch));
             }
             if batch.len() >= limits.batch_size {
                 return Ok(Some(batch));
@@ -161,6 +168,18 @@ impl QueueWorker {
             })
         });
         let payload = Bytes::from(ctx.encoder.encode_event(queue, &records, None));
+        if payload.len() > ctx.invoker.max_payload_bytes() {
+            // Only a single message larger than the limit gets here (batches close below it):
+            // it can never be invoked, so it takes the failure path instead of looping.
+            if let Some(x) = extender {
+                x.abort();
+            }
+            tracing::warn!(mapping = %ctx.name, bytes = payload.len(), "message exceeds the invoke payload limit");
+            let context = ResponseContext { status_code: 413, executed_version: "$LATEST".into(), function_error: None };
+            ctx.metrics.failed_invoke_events(records.len() as u64);
+            self.settle_failed(queue, records, &context).await;
+            return;
+        }
         let response = call_until_ran(ctx, payload, records.len() as u64, &self.settings.backoff, None).await;
         if let Some(x) = extender {
             x.abort();

@@ -328,11 +328,14 @@ impl ShardWorker {
             }
         }
         *saved = low;
+        let mut newly_committed = 0;
         status.update(|s| {
+            newly_committed = finished.saturating_sub(s.records_finished);
             s.checkpoint = saved.as_ref().map(|p| p.to_string());
             s.pending_records = pending;
             s.records_finished = finished;
         });
+        self.ctx.metrics.committed(newly_committed);
     }
 
     async fn save_until_done(&self, cp: &Checkpoint, status: &ShardHandle) {
