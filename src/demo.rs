@@ -119,8 +119,12 @@ impl fmt::Display for DemoReport {
         writeln!(f, "  expired records written   : {}", self.expired_written.len())?;
         writeln!(f, "  peak iterator age         : {} ms", self.peak_iterator_age_ms)?;
         writeln!(f, "  failure records ({}) in {}:", self.failures.len(), self.failure_file.display())?;
-        for (condition, seq, size) in &self.failures {
+        const SHOWN: usize = 20;
+        for (condition, seq, size) in self.failures.iter().take(SHOWN) {
             writeln!(f, "    {condition:<24} sequence {seq} (batch of {size})")?;
+        }
+        if self.failures.len() > SHOWN {
+            writeln!(f, "    … and {} more", self.failures.len() - SHOWN)?;
         }
         writeln!(f, "  admin endpoint was        : http://{}/metrics", self.admin)?;
         writeln!(f, "  every poison and expired record isolated: {}", if self.isolated_all() { "yes" } else { "NO" })

@@ -128,7 +128,9 @@ impl ShardWorker {
         let mut saved_position = saved.position.clone();
         let mut last_read: Option<Position> = saved.position.clone();
         let mut end_of_shard = false;
-        let read_max = self.settings.batch.batch_size.clamp(100, 10_000);
+        // Enough for every lane to fill a batch from one read: fewer reads, and fewer
+        // checkpoint writes between them.
+        let read_max = (self.settings.batch.batch_size * n).clamp(100, 10_000);
         let mut delays = backoff(&self.settings.backoff);
         'poll: while !ctx.shutdown.is_cancelled() {
             let read = tokio::select! {
