@@ -75,14 +75,14 @@ fn main() -> std::process::ExitCode {
 fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
     match cli.command {
         Command::Validate { config } => {
-            let cfg = esmd::config::Config::load(&config).map_err(|e| anyhow::anyhow!("{}: {e}", config.display()))?;
-            esmd::app::check(&cfg).map_err(|e| anyhow::anyhow!("{}: {e}", config.display()))?;
+            let cfg = esmd::config::Config::load(&config).map_err(|e| anyhow::anyhow!("{}:\n{e}", config.display()))?;
+            esmd::app::check(&cfg).map_err(|e| anyhow::anyhow!("{}:\n{e}", config.display()))?;
             println!("{}: ok ({} mapping{})", config.display(), cfg.mappings.len(), if cfg.mappings.len() == 1 { "" } else { "s" });
             Ok(std::process::ExitCode::SUCCESS)
         }
         Command::FilterTest { pattern, event, file } => Ok(filter_test(pattern, event, file)?),
         Command::Run { config } => {
-            let cfg = esmd::config::Config::load(&config).map_err(|e| anyhow::anyhow!("{}: {e}", config.display()))?;
+            let cfg = esmd::config::Config::load(&config).map_err(|e| anyhow::anyhow!("{}:\n{e}", config.display()))?;
             init_logging(cli.log_format.unwrap_or(if cfg.log.format == esmd::config::LogFormat::Json { LogFormat::Json } else { LogFormat::Text }));
             let rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
             rt.block_on(esmd::app::run(cfg, esmd::app::shutdown_signal()))?;

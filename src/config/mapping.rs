@@ -1,15 +1,74 @@
-//! One `[[mappings]]` table: AWS's CreateEventSourceMapping parameters in snake_case, their
-//! defaults and ranges, and the engine settings they resolve to.
+//! `[[mappings]]`: one source, one function, and AWS's parameters in snake_case.
 
+use super::destination::DestinationKind;
+use super::error::{ConfigError, Issue, Problem};
 use super::function::FunctionConfig;
-use super::source::{Family, SourceConfig};
+use super::parse::{deserialize_at, join, keyed};
+use super::source::{Family, ParsedSource, SourceConfig, SourceProfile};
+use super::validate;
 use crate::engine::settings::{BatchSettings, QueueExhausted, QueueSettings, StreamSettings, MAX_PAYLOAD_BYTES};
 use esmd_api::StartFrom;
-use serde::Deserialize;
-use std::path::PathBuf;
+use serde::{Deserialize, Deserializer};
+use serde_json::{Map, Value};
 use std::time::Duration;
+use uuid::Uuid;
 
-#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+/// A mapping, parsed. Build it with [`super::Config::load`] or [`super::Config::from_str`],
+/// which also validate it; [`MappingConfig::stream_settings`] and
+/// [`MappingConfig::queue_settings`] check again, for mappings built by hand.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MappingConfig {
+    /// Unique, `[A-Za-z0-9_-]{1,64}`: metric label, log field, status key.
+    pub name: String,
+    /// `uuid` from the file, or derived from the name ([`derived_uuid`]). Appears in S3 failure
+    /// keys (`aws/lambda/<uuid>/...`), so it must stay the same across restarts.
+    pub uuid: Uuid,
+    /// `enabled = false` keeps a mapping in the file without running it (default true).
+    pub enabled: bool,
+    pub source: SourceConfig,
+    pub function: FunctionConfig,
+    pub params: MappingParams,
+}
+
+/// AWS's event source mapping parameters (CreateEventSourceMapping, in snake_case) plus esmd's
+/// extras. `None` = not in the file: the source's default applies (see the resolved settings).
+/// Numbers are read wide so an out-of-range value gets a range message, not a type error.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MappingParams {
+    /// 1–10000 (SQS FIFO: 10). Default 100; SQS 10.
+    pub batch_size: Option<i64>,
+    /// 0–300 s. Default 0; Kafka and MQ 0.5 s.
+    pub maximum_batching_window_in_seconds: Option<f64>,
+    /// Streams: 1–10, default 1.
+    pub parallelization_factor: Option<i64>,
+    /// Streams: required.
+    pub starting_position: Option<StartingPosition>,
+    /// With AT_TIMESTAMP: RFC 3339 text (or a TOML datetime), or epoch seconds.
+    pub starting_position_timestamp: Option<StartingPositionTimestamp>,
+    /// Streams: -1 (never) or 60–604800. Default -1.
+    pub maximum_record_age_in_seconds: Option<i64>,
+    /// -1 (until the record expires) to 10000. Default -1. On queues (beyond AWS) it counts
+    /// deliveries before `on_exhausted` applies.
+    pub maximum_retry_attempts: Option<i64>,
+    /// Streams. Default false.
+    pub bisect_batch_on_function_error: Option<bool>,
+    /// `[]` or `["ReportBatchItemFailures"]`.
+    pub function_response_types: Option<Vec<FunctionResponseType>>,
+    /// Up to 10 patterns of up to 4096 characters, ORed.
+    pub filter_criteria: Option<FilterCriteriaConfig>,
+    pub destination_config: Option<DestinationConfig>,
+    /// Kinesis, DynamoDB: 0–900. Default 0 (off); only 0 until the engine runs windows.
+    pub tumbling_window_in_seconds: Option<i64>,
+    /// Queues (SQS): `maximum_concurrency` 2–1000.
+    pub scaling_config: Option<ScalingConfig>,
+    /// esmd: largest encoded event, at most 6 MB (the synchronous invoke limit).
+    pub max_payload_bytes: Option<i64>,
+    /// esmd, queues: what happens to a message whose retries are used up. Default `release`.
+    pub on_exhausted: Option<OnExhausted>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum StartingPosition {
     TrimHorizon,
@@ -17,146 +76,150 @@ pub enum StartingPosition {
     AtTimestamp,
 }
 
-#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "snake_case")]
-pub enum OnExhausted {
-    #[default]
-    Release,
-    Destination,
-    DeadLetter,
-}
-
-/// RFC 3339 text or epoch seconds.
-#[derive(Clone, Debug, Deserialize)]
-#[serde(untagged)]
-pub enum Timestamp {
-    Epoch(f64),
-    Text(String),
-}
-
-impl Timestamp {
-    fn to_ms(&self) -> Result<i64, String> {
+impl StartingPosition {
+    pub fn as_str(self) -> &'static str {
         match self {
-            Timestamp::Epoch(s) => Ok((s * 1000.0) as i64),
-            Timestamp::Text(t) => chrono::DateTime::parse_from_rfc3339(t)
-                .map(|d| d.timestamp_millis())
-                .map_err(|e| format!("{t:?} is not an RFC 3339 time or epoch seconds ({e})")),
+            StartingPosition::TrimHorizon => "TRIM_HORIZON",
+            StartingPosition::Latest => "LATEST",
+            StartingPosition::AtTimestamp => "AT_TIMESTAMP",
         }
     }
 }
 
-#[derive(Clone, Debug, Deserialize)]
+/// Milliseconds since the epoch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StartingPositionTimestamp(pub i64);
+
+impl<'de> Deserialize<'de> for StartingPositionTimestamp {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let value = Value::deserialize(deserializer)?;
+        let seconds = match &value {
+            Value::Number(n) => n.as_f64(),
+            Value::String(s) => match s.trim().parse::<f64>() {
+                Ok(n) => Some(n),
+                Err(_) => {
+                    let t = chrono::DateTime::parse_from_rfc3339(s.trim()).map_err(|e| {
+                        D::Error::custom(format!("{s:?} is not an RFC 3339 timestamp with a UTC offset (like 2024-05-01T00:00:00Z) nor epoch seconds: {e}"))
+                    })?;
+                    return Ok(StartingPositionTimestamp(t.timestamp_millis()));
+                }
+            },
+            other => return Err(D::Error::custom(format!("expected RFC 3339 text or epoch seconds, found {other}"))),
+        };
+        match seconds {
+            // Up to year ~9999; anything beyond is a typo (milliseconds given as seconds?).
+            Some(s) if s.is_finite() && (0.0..=253_402_300_799.0).contains(&s) => Ok(StartingPositionTimestamp((s * 1000.0).round() as i64)),
+            _ => Err(D::Error::custom(format!("{value} is not a time: epoch seconds must be between 0 and 253402300799"))),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+pub enum FunctionResponseType {
+    ReportBatchItemFailures,
+}
+
+/// `filter_criteria = { filters = [ { pattern = "..." } ] }`.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FilterCriteriaConfig {
     #[serde(default)]
     pub filters: Vec<FilterConfig>,
 }
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FilterConfig {
-    pub pattern: String,
+    pub pattern: FilterPattern,
 }
 
-#[derive(Clone, Debug, Deserialize)]
+/// An EventBridge pattern as JSON text. The file may give it as a string (as AWS's API does)
+/// or as a table, which is turned into its JSON text.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FilterPattern(pub String);
+
+impl<'de> Deserialize<'de> for FilterPattern {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        match Value::deserialize(deserializer)? {
+            Value::String(s) => Ok(FilterPattern(s)),
+            table @ Value::Object(_) => Ok(FilterPattern(table.to_string())),
+            other => Err(D::Error::custom(format!("expected a JSON pattern (text or table), found {other}"))),
+        }
+    }
+}
+
+/// `destination_config = { on_failure = { destination = "..." } }`.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DestinationConfig {
-    pub on_failure: Option<OnFailure>,
+    #[serde(default)]
+    pub on_failure: Option<OnFailureConfig>,
 }
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct OnFailure {
-    pub destination: String,
+pub struct OnFailureConfig {
+    pub destination: DestinationKind,
 }
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ScalingConfig {
-    pub maximum_concurrency: Option<usize>,
-}
-
-/// Where failure records go, parsed from `destination_config.on_failure.destination`.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum DestinationKind {
-    File(PathBuf),
-    Sqs(String),
-    Sns(String),
-    S3(String),
-    Kafka(String),
-    RabbitMq(String),
-}
-
-impl DestinationKind {
-    pub fn parse(s: &str) -> Result<Self, String> {
-        if let Some(p) = s.strip_prefix("file://").or_else(|| s.strip_prefix("file:")) {
-            if p.is_empty() {
-                return Err("file destination needs a path".into());
-            }
-            return Ok(DestinationKind::File(PathBuf::from(p)));
-        }
-        if let Some(t) = s.strip_prefix("kafka://") {
-            return if t.is_empty() { Err("kafka destination needs a topic".into()) } else { Ok(DestinationKind::Kafka(t.into())) };
-        }
-        if let Some(t) = s.strip_prefix("rabbitmq://") {
-            return if t.is_empty() { Err("rabbitmq destination needs an exchange".into()) } else { Ok(DestinationKind::RabbitMq(t.into())) };
-        }
-        let parts: Vec<&str> = s.splitn(6, ':').collect();
-        if parts.len() == 6 && parts[0] == "arn" {
-            return match parts[2] {
-                "sqs" => Ok(DestinationKind::Sqs(s.into())),
-                "sns" => Ok(DestinationKind::Sns(s.into())),
-                "s3" => Ok(DestinationKind::S3(s.into())),
-                other => Err(format!("{other} ARNs cannot be failure destinations (sqs, sns or s3)")),
-            };
-        }
-        Err(format!("{s:?} is not a destination (file://path, arn:aws:sqs|sns|s3:…, kafka://topic, rabbitmq://exchange/routing-key)"))
-    }
-
-    pub fn kind(&self) -> &'static str {
-        match self {
-            DestinationKind::File(_) => "file",
-            DestinationKind::Sqs(_) => "sqs",
-            DestinationKind::Sns(_) => "sns",
-            DestinationKind::S3(_) => "s3",
-            DestinationKind::Kafka(_) => "kafka",
-            DestinationKind::RabbitMq(_) => "rabbitmq",
-        }
-    }
-}
-
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct MappingConfig {
-    pub name: String,
-    /// Used in S3 failure keys; defaults to a UUID derived from the name.
-    pub uuid: Option<String>,
-    #[serde(default = "yes")]
-    pub enabled: bool,
-    pub source: SourceConfig,
-    pub function: FunctionConfig,
-    pub batch_size: Option<usize>,
-    pub maximum_batching_window_in_seconds: Option<f64>,
-    pub parallelization_factor: Option<usize>,
-    pub starting_position: Option<StartingPosition>,
-    pub starting_position_timestamp: Option<Timestamp>,
-    pub maximum_record_age_in_seconds: Option<i64>,
-    pub maximum_retry_attempts: Option<i64>,
-    pub bisect_batch_on_function_error: Option<bool>,
     #[serde(default)]
-    pub function_response_types: Vec<String>,
-    pub filter_criteria: Option<FilterCriteriaConfig>,
-    pub destination_config: Option<DestinationConfig>,
-    pub tumbling_window_in_seconds: Option<u64>,
-    pub scaling_config: Option<ScalingConfig>,
-    /// esmd: a payload cap below the 6 MB invoke limit.
-    pub max_payload_bytes: Option<usize>,
-    /// esmd, queues: what happens when `maximum_retry_attempts` is used up.
-    pub on_exhausted: Option<OnExhausted>,
+    pub maximum_concurrency: Option<i64>,
 }
 
-fn yes() -> bool {
-    true
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnExhausted {
+    /// Back to the queue; its redrive/dead-letter policy decides (AWS's behaviour).
+    Release,
+    /// A failure record to destination_config.on_failure, then ack.
+    Destination,
+    /// Reject without requeue, to the queue's dead-letter exchange.
+    DeadLetter,
+}
+
+impl OnExhausted {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OnExhausted::Release => "release",
+            OnExhausted::Destination => "destination",
+            OnExhausted::DeadLetter => "dead_letter",
+        }
+    }
+}
+
+impl From<OnExhausted> for QueueExhausted {
+    fn from(value: OnExhausted) -> Self {
+        match value {
+            OnExhausted::Release => QueueExhausted::Release,
+            OnExhausted::Destination => QueueExhausted::Destination,
+            OnExhausted::DeadLetter => QueueExhausted::DeadLetter,
+        }
+    }
+}
+
+impl MappingParams {
+    pub fn on_failure_destination(&self) -> Option<&DestinationKind> {
+        self.destination_config.as_ref()?.on_failure.as_ref().map(|f| &f.destination)
+    }
+
+    pub fn report_batch_item_failures(&self) -> bool {
+        self.function_response_types.as_ref().is_some_and(|t| t.contains(&FunctionResponseType::ReportBatchItemFailures))
+    }
+}
+
+/// Namespace of derived mapping UUIDs. Never change it: the UUID is part of S3 failure keys,
+/// and a new namespace would move every mapping's failures to new prefixes.
+const UUID_NAMESPACE: Uuid = Uuid::from_u128(0x6d1f_4c2e_9a5b_4e0f_8c3d_7b2a_1e9f_5c40);
+
+/// The UUID of a mapping without a `uuid` key: UUIDv5 of its name, the same on every start
+/// and every host.
+pub fn derived_uuid(name: &str) -> Uuid {
+    Uuid::new_v5(&UUID_NAMESPACE, name.as_bytes())
 }
 
 impl MappingConfig {
@@ -164,183 +227,336 @@ impl MappingConfig {
         self.source.family()
     }
 
-    pub fn on_failure_destination(&self) -> Option<DestinationKind> {
-        let d = self.destination_config.as_ref()?.on_failure.as_ref()?;
-        DestinationKind::parse(&d.destination).ok()
+    pub fn profile(&self) -> SourceProfile {
+        self.source.profile()
     }
 
+    pub fn on_failure_destination(&self) -> Option<&DestinationKind> {
+        self.params.on_failure_destination()
+    }
+
+    /// The filter patterns' JSON text (empty: no filtering).
     pub fn filter_patterns(&self) -> Vec<String> {
-        self.filter_criteria.as_ref().map(|f| f.filters.iter().map(|f| f.pattern.clone()).collect()).unwrap_or_default()
+        self.params.filter_criteria.iter().flat_map(|c| c.filters.iter().map(|f| f.pattern.0.clone())).collect()
     }
 
-    fn report_batch_item_failures(&self) -> bool {
-        self.function_response_types.iter().any(|t| t == "ReportBatchItemFailures")
+    /// The compiled filter criteria; `None` without patterns.
+    pub fn filter_criteria(&self) -> Result<Option<esmd_filter::FilterCriteria>, ConfigError> {
+        let patterns = self.filter_patterns();
+        if patterns.is_empty() {
+            return Ok(None);
+        }
+        esmd_filter::FilterCriteria::compile(&patterns)
+            .map(Some)
+            .map_err(|e| self.invalid(vec![Issue::new("filter_criteria", format!("filter_criteria: {e}"))]))
     }
 
-    fn batch(&self) -> BatchSettings {
-        BatchSettings {
-            batch_size: self.batch_size.unwrap_or_else(|| self.source.default_batch_size()),
-            window: Duration::from_secs_f64(self.maximum_batching_window_in_seconds.unwrap_or(0.0).clamp(0.0, 300.0)),
-            max_payload_bytes: self.max_payload_bytes.unwrap_or(MAX_PAYLOAD_BYTES).min(MAX_PAYLOAD_BYTES),
+    /// Checks this mapping alone (no duplicate-name check; that needs the whole file).
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let issues = validate::mapping(
+            Some(&self.name),
+            &self.params,
+            &self.profile(),
+            Some(&self.source),
+            Some(&self.function),
+            esmd_api::time::now_ms(),
+        );
+        if issues.is_empty() {
+            Ok(())
+        } else {
+            Err(self.invalid(issues))
         }
     }
 
-    /// The engine settings of a stream mapping (call after validation).
-    pub fn stream_settings(&self) -> Result<StreamSettings, String> {
-        let starting_position = match self.starting_position {
-            Some(StartingPosition::TrimHorizon) | None => StartFrom::TrimHorizon,
-            Some(StartingPosition::Latest) => StartFrom::Latest,
-            Some(StartingPosition::AtTimestamp) => StartFrom::AtTimestamp(
-                self.starting_position_timestamp.as_ref().ok_or("starting_position_timestamp is required with AT_TIMESTAMP")?.to_ms()?,
-            ),
+    fn invalid(&self, issues: Vec<Issue>) -> ConfigError {
+        let problems = issues
+            .into_iter()
+            .map(|i| Problem { mapping: Some(self.name.clone()), key: i.path, line: None, message: i.message })
+            .collect();
+        ConfigError::Invalid { problems }
+    }
+
+    fn wrong_family(&self, wanted: Family) -> ConfigError {
+        ConfigError::WrongFamily {
+            mapping: self.name.clone(),
+            source_type: self.source.type_name(),
+            actual: self.family().as_str(),
+            wanted: wanted.as_str(),
+        }
+    }
+
+    /// Batch size, window and payload limit, with the source's defaults.
+    pub fn batch_settings(&self) -> BatchSettings {
+        let profile = self.profile();
+        BatchSettings {
+            batch_size: self.params.batch_size.map_or(profile.default_batch_size as usize, |n| n.max(1) as usize),
+            window: self.params.maximum_batching_window_in_seconds.map_or(profile.default_window, |s| Duration::from_secs_f64(s.clamp(0.0, 300.0))),
+            max_payload_bytes: self.params.max_payload_bytes.map_or(MAX_PAYLOAD_BYTES, |n| (n.max(1) as usize).min(MAX_PAYLOAD_BYTES)),
+        }
+    }
+
+    /// The engine's settings for a stream mapping; validates the mapping first.
+    pub fn stream_settings(&self) -> Result<StreamSettings, ConfigError> {
+        if self.family() != Family::Stream {
+            return Err(self.wrong_family(Family::Stream));
+        }
+        self.validate()?;
+        let p = &self.params;
+        let starting_position = match (p.starting_position, p.starting_position_timestamp) {
+            (Some(StartingPosition::AtTimestamp), Some(t)) => StartFrom::AtTimestamp(t.0),
+            (Some(StartingPosition::Latest), _) => StartFrom::Latest,
+            // Validation requires a position (and a timestamp with AT_TIMESTAMP).
+            _ => StartFrom::TrimHorizon,
         };
         Ok(StreamSettings {
-            batch: self.batch(),
-            parallelization_factor: self.parallelization_factor.unwrap_or(1),
+            batch: self.batch_settings(),
+            parallelization_factor: p.parallelization_factor.map_or(1, |n| n as usize),
             starting_position,
-            maximum_record_age: self.maximum_record_age_in_seconds.filter(|s| *s >= 0).map(|s| Duration::from_secs(s as u64)),
-            maximum_retry_attempts: self.maximum_retry_attempts.filter(|r| *r >= 0).map(|r| r as u32),
-            bisect_batch_on_function_error: self.bisect_batch_on_function_error.unwrap_or(false),
-            report_batch_item_failures: self.report_batch_item_failures(),
-            tumbling_window: self.tumbling_window_in_seconds.filter(|s| *s > 0).map(Duration::from_secs),
-            ..Default::default()
+            maximum_record_age: p.maximum_record_age_in_seconds.filter(|&s| s >= 0).map(|s| Duration::from_secs(s as u64)),
+            maximum_retry_attempts: p.maximum_retry_attempts.filter(|&n| n >= 0).map(|n| n as u32),
+            bisect_batch_on_function_error: p.bisect_batch_on_function_error.unwrap_or(false),
+            report_batch_item_failures: p.report_batch_item_failures(),
+            tumbling_window: p.tumbling_window_in_seconds.filter(|&s| s > 0).map(|s| Duration::from_secs(s as u64)),
+            ..StreamSettings::default()
         })
     }
 
-    /// The engine settings of a queue mapping (call after validation).
-    pub fn queue_settings(&self) -> Result<QueueSettings, String> {
+    /// The engine's settings for a queue mapping; validates the mapping first.
+    pub fn queue_settings(&self) -> Result<QueueSettings, ConfigError> {
+        if self.family() != Family::Queue {
+            return Err(self.wrong_family(Family::Queue));
+        }
+        self.validate()?;
+        let p = &self.params;
+        let defaults = QueueSettings::default();
         Ok(QueueSettings {
-            batch: self.batch(),
-            maximum_concurrency: self.scaling_config.as_ref().and_then(|s| s.maximum_concurrency).unwrap_or(5),
-            report_batch_item_failures: self.report_batch_item_failures(),
-            maximum_retry_attempts: self.maximum_retry_attempts.filter(|r| *r >= 0).map(|r| r as u32),
-            on_exhausted: match self.on_exhausted.unwrap_or_default() {
-                OnExhausted::Release => QueueExhausted::Release,
-                OnExhausted::Destination => QueueExhausted::Destination,
-                OnExhausted::DeadLetter => QueueExhausted::DeadLetter,
-            },
-            ..Default::default()
+            batch: self.batch_settings(),
+            // Unset: the engine's starting concurrency (AWS starts SQS mappings at 5 and grows).
+            maximum_concurrency: p.scaling_config.as_ref().and_then(|s| s.maximum_concurrency).map_or(defaults.maximum_concurrency, |n| n as usize),
+            report_batch_item_failures: p.report_batch_item_failures(),
+            maximum_retry_attempts: p.maximum_retry_attempts.filter(|&n| n >= 0).map(|n| n as u32),
+            on_exhausted: p.on_exhausted.map(Into::into).unwrap_or_default(),
+            ..defaults
         })
     }
+}
 
-    /// Checks every rule without IO; pushes one message per problem, each naming the
-    /// mapping, the key and what is allowed.
-    pub fn validate(&self, now_ms: i64, errors: &mut Vec<String>) {
-        let mut err = |key: &str, msg: String| errors.push(format!("mapping {:?}: {key} {msg}", self.name));
-        if self.name.is_empty() || !self.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
-            err("name", format!("= {:?} must be non-empty and use only A-Z a-z 0-9 - _", self.name));
-        }
-        let stream = self.family() == Family::Stream;
-        let queue_only = |key: &str| format!("applies to queue sources only (source type {:?} is a stream)", key);
-        let stream_only = |t: &str| format!("applies to stream sources only (source type {t:?} is a queue)");
-        let t = self.source.type_name();
+/// `name`, `uuid`, `enabled`: read apart from the parameters so that a broken parameter does
+/// not hide the mapping's name from every message.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MappingHeader {
+    name: String,
+    #[serde(default)]
+    uuid: Option<String>,
+    #[serde(default)]
+    enabled: Option<bool>,
+}
 
-        if let Some(b) = self.batch_size {
-            if !(1..=10_000).contains(&b) {
-                err("batch_size", format!("= {b} is out of range (1–10000)"));
-            }
+/// Reads and checks `mappings[index]`. Returns the mapping when every part is usable, and
+/// every issue found (absolute paths). Source, function and parameters are read separately so
+/// that one broken part does not hide problems in the others.
+pub(crate) fn parse_mapping(value: Value, index: usize, now_ms: i64) -> (Option<MappingConfig>, Vec<Issue>) {
+    let at = format!("mappings[{index}]");
+    let mut issues = Vec::new();
+    let Value::Object(mut table) = value else {
+        issues.push(keyed(&at, "expected a table ([[mappings]])"));
+        return (None, issues);
+    };
+    let source = table.remove("source");
+    let function = table.remove("function");
+    let mut header = Map::new();
+    for key in ["name", "uuid", "enabled"] {
+        if let Some(v) = table.remove(key) {
+            header.insert(key.to_string(), v);
         }
-        if let Some(w) = self.maximum_batching_window_in_seconds {
-            if !(0.0..=300.0).contains(&w) {
-                err("maximum_batching_window_in_seconds", format!("= {w} is out of range (0–300)"));
-            }
-        }
-        if self.source.sqs_like() && self.batch_size.unwrap_or(10) > 10 && self.maximum_batching_window_in_seconds.unwrap_or(0.0) < 1.0 {
-            err("batch_size", format!("= {} needs maximum_batching_window_in_seconds ≥ 1 (batch sizes over 10, as AWS requires for SQS)", self.batch_size.unwrap_or(0)));
-        }
-        if let Some(p) = self.max_payload_bytes {
-            if !(1..=MAX_PAYLOAD_BYTES).contains(&p) {
-                err("max_payload_bytes", format!("= {p} is out of range (1–{MAX_PAYLOAD_BYTES})"));
-            }
-        }
-        for t in &self.function_response_types {
-            if t != "ReportBatchItemFailures" {
-                err("function_response_types", format!("contains {t:?}; the only allowed value is \"ReportBatchItemFailures\""));
-            }
-        }
-        if let Some(r) = self.maximum_retry_attempts {
-            if !(-1..=10_000).contains(&r) {
-                err("maximum_retry_attempts", format!("= {r} is out of range (-1–10000)"));
-            }
-        }
-        if let Some(d) = &self.destination_config {
-            if let Some(of) = &d.on_failure {
-                if let Err(e) = DestinationKind::parse(&of.destination) {
-                    err("destination_config.on_failure.destination", format!("is invalid: {e}"));
-                }
-            }
-        }
-        let patterns = self.filter_patterns();
-        if !patterns.is_empty() {
-            if let Err(e) = esmd_filter::FilterCriteria::compile(&patterns) {
-                err("filter_criteria", format!("is invalid: {e}"));
-            }
-        }
-        let f = &self.function;
-        if !(1..=900).contains(&f.timeout_seconds()) {
-            err("function.timeout_seconds", format!("= {} is out of range (1–900)", f.timeout_seconds()));
-        }
-        if f.max_concurrency() == 0 {
-            err("function.max_concurrency", "must be at least 1".into());
-        }
+    }
 
-        if stream {
-            if let Some(p) = self.parallelization_factor {
-                if !(1..=10).contains(&p) {
-                    err("parallelization_factor", format!("= {p} is out of range (1–10)"));
-                }
-            }
-            if let Some(a) = self.maximum_record_age_in_seconds {
-                if a != -1 && !(60..=604_800).contains(&a) {
-                    err("maximum_record_age_in_seconds", format!("= {a} is out of range (-1, or 60–604800)"));
-                }
-            }
-            if let Some(w) = self.tumbling_window_in_seconds {
-                if w > 900 {
-                    err("tumbling_window_in_seconds", format!("= {w} is out of range (0–900)"));
-                } else if w > 0 {
-                    // Accepting it and ignoring it would hand a windowed function plain batches.
-                    err("tumbling_window_in_seconds", format!("= {w}: tumbling windows are not supported in this build yet (only 0)"));
-                }
-            }
-            match (self.starting_position, &self.starting_position_timestamp) {
-                (None, _) => err("starting_position", "is required for stream sources (TRIM_HORIZON, LATEST or AT_TIMESTAMP)".into()),
-                (Some(StartingPosition::AtTimestamp), None) => err("starting_position_timestamp", "is required with AT_TIMESTAMP".into()),
-                (Some(StartingPosition::AtTimestamp), Some(ts)) => match ts.to_ms() {
-                    Ok(ms) if ms > now_ms => err("starting_position_timestamp", "is in the future".into()),
-                    Ok(_) => {}
-                    Err(e) => err("starting_position_timestamp", e),
-                },
-                (Some(_), Some(_)) => err("starting_position_timestamp", "is only allowed with AT_TIMESTAMP".into()),
-                _ => {}
-            }
-            if self.scaling_config.is_some() {
-                err("scaling_config", queue_only(t));
-            }
-            if self.on_exhausted.is_some() {
-                err("on_exhausted", queue_only(t));
-            }
-        } else {
-            for (set, key) in [
-                (self.parallelization_factor.is_some(), "parallelization_factor"),
-                (self.starting_position.is_some(), "starting_position"),
-                (self.starting_position_timestamp.is_some(), "starting_position_timestamp"),
-                (self.maximum_record_age_in_seconds.is_some(), "maximum_record_age_in_seconds"),
-                (self.bisect_batch_on_function_error.is_some(), "bisect_batch_on_function_error"),
-                (self.tumbling_window_in_seconds.is_some(), "tumbling_window_in_seconds"),
-            ] {
-                if set {
-                    err(key, stream_only(t));
-                }
-            }
-            if let Some(c) = self.scaling_config.as_ref().and_then(|s| s.maximum_concurrency) {
-                if !(2..=1000).contains(&c) {
-                    err("scaling_config.maximum_concurrency", format!("= {c} is out of range (2–1000)"));
-                }
-            }
-            if self.on_exhausted == Some(OnExhausted::Destination) && self.destination_config.as_ref().and_then(|d| d.on_failure.as_ref()).is_none() {
-                err("on_exhausted", "= \"destination\" needs destination_config.on_failure.destination".into());
-            }
+    let header = deserialize_at::<MappingHeader>(Value::Object(header), &at).map_err(|e| issues.push(e)).ok();
+    let params = deserialize_at::<MappingParams>(Value::Object(table), &at).map_err(|e| issues.push(e)).ok();
+    let source = match source {
+        Some(v) => SourceConfig::parse(v, &join(&at, "source")),
+        None => ParsedSource::Broken(keyed(&at, "missing [mappings.source] (a table with a `type`: memory, memory_queue, ...)"), None),
+    };
+    let (profile, available) = match source {
+        ParsedSource::Available(s) => (Some(s.profile()), Some(s)),
+        ParsedSource::Planned(profile) => {
+            issues.push(Issue::new(
+                join(&at, "source.type"),
+                format!(
+                    "source.type = {:?} is not available in this build (its connector is planned; available: {})",
+                    profile.type_name,
+                    super::source::AVAILABLE.join(", ")
+                ),
+            ));
+            (Some(profile), None)
         }
+        ParsedSource::Broken(issue, profile) => {
+            issues.push(issue);
+            (profile, None)
+        }
+    };
+    let function = match function {
+        Some(v) => FunctionConfig::parse(v, &join(&at, "function")).map_err(|e| issues.push(e)).ok(),
+        None => {
+            issues.push(keyed(&at, "missing [mappings.function] (a table with a `type`: http or lambda)"));
+            None
+        }
+    };
+    let uuid = match header.as_ref().and_then(|h| h.uuid.as_deref()) {
+        Some(text) => match Uuid::parse_str(text) {
+            Ok(u) => Some(u),
+            Err(e) => {
+                issues.push(Issue::new(join(&at, "uuid"), format!("uuid = {text:?} is not a UUID: {e}")));
+                None
+            }
+        },
+        None => header.as_ref().map(|h| derived_uuid(&h.name)),
+    };
+
+    let Some(params) = params else { return (None, issues) };
+    // Without a profile (unknown source type) the parameters' rules cannot be told apart.
+    if let Some(profile) = profile {
+        let name = header.as_ref().map(|h| h.name.as_str());
+        let found = validate::mapping(name, &params, &profile, available.as_ref(), function.as_ref(), now_ms);
+        issues.extend(found.into_iter().map(|i| i.rebase(&at)));
+    }
+    match (header, available, function, uuid) {
+        (Some(header), Some(source), Some(function), Some(uuid)) => {
+            let mapping = MappingConfig { name: header.name, uuid, enabled: header.enabled.unwrap_or(true), source, function, params };
+            (Some(mapping), issues)
+        }
+        _ => (None, issues),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{Config, Format};
+    use super::*;
+
+    fn load(text: &str) -> Config {
+        Config::from_str_with_env(text, Format::Toml, &|_| None).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    const STREAM: &str = "[[mappings]]\nname = \"orders\"\nstarting_position = \"LATEST\"\nsource = { type = \"memory\", stream_name = \"s\" }\nfunction = { type = \"http\", url = \"http://127.0.0.1:9/\" }\n";
+    const QUEUE: &str = "[[mappings]]\nname = \"jobs\"\nsource = { type = \"memory_queue\", queue_name = \"q\" }\nfunction = { type = \"http\", url = \"http://127.0.0.1:9/\" }\n";
+
+    #[test]
+    fn stream_defaults_equal_aws() {
+        let cfg = load(STREAM);
+        let m = &cfg.mappings[0];
+        assert_eq!(m.family(), Family::Stream);
+        assert!(m.enabled);
+        let s = m.stream_settings().unwrap();
+        assert_eq!(s.batch.batch_size, 100);
+        assert_eq!(s.batch.window, Duration::ZERO);
+        assert_eq!(s.batch.max_payload_bytes, 6 * 1024 * 1024);
+        assert_eq!(s.parallelization_factor, 1);
+        assert_eq!(s.starting_position, StartFrom::Latest);
+        assert_eq!(s.maximum_record_age, None, "-1: infinite");
+        assert_eq!(s.maximum_retry_attempts, None, "-1: until the record expires");
+        assert!(!s.bisect_batch_on_function_error);
+        assert!(!s.report_batch_item_failures);
+        assert_eq!(s.tumbling_window, None);
+        assert!(m.filter_criteria().unwrap().is_none());
+        assert!(m.on_failure_destination().is_none());
+        assert!(matches!(m.queue_settings(), Err(ConfigError::WrongFamily { .. })));
+    }
+
+    #[test]
+    fn queue_defaults_equal_aws() {
+        let cfg = load(QUEUE);
+        let m = &cfg.mappings[0];
+        assert_eq!(m.family(), Family::Queue);
+        let q = m.queue_settings().unwrap();
+        assert_eq!(q.batch.batch_size, 10, "SQS default");
+        assert_eq!(q.batch.window, Duration::ZERO);
+        assert_eq!(q.maximum_concurrency, QueueSettings::default().maximum_concurrency);
+        assert_eq!(q.maximum_retry_attempts, None);
+        assert_eq!(q.on_exhausted, QueueExhausted::Release);
+        assert!(!q.report_batch_item_failures);
+        let e = m.stream_settings().unwrap_err();
+        assert_eq!(e.to_string(), "mapping \"jobs\": source type \"memory_queue\" is a queue, not a stream");
+    }
+
+    #[test]
+    fn explicit_values_resolve() {
+        let text = STREAM.replace(
+            "starting_position = \"LATEST\"",
+            "starting_position = \"AT_TIMESTAMP\"\nstarting_position_timestamp = \"2024-05-01T00:00:00Z\"\nbatch_size = 500\nmaximum_batching_window_in_seconds = 2.5\nparallelization_factor = 4\nmaximum_record_age_in_seconds = 3600\nmaximum_retry_attempts = 2\nbisect_batch_on_function_error = true\nfunction_response_types = [\"ReportBatchItemFailures\"]\ntumbling_window_in_seconds = 0\nmax_payload_bytes = 1048576\ndestination_config = { on_failure = { destination = \"file:///tmp/f.jsonl\" } }\nfilter_criteria = { filters = [{ pattern = '{\"data\": {\"kind\": [\"order\"]}}' }] }",
+        );
+        let cfg = load(&text);
+        let m = &cfg.mappings[0];
+        let s = m.stream_settings().unwrap();
+        assert_eq!(s.batch.batch_size, 500);
+        assert_eq!(s.batch.window, Duration::from_millis(2500));
+        assert_eq!(s.batch.max_payload_bytes, 1_048_576);
+        assert_eq!(s.parallelization_factor, 4);
+        assert_eq!(s.starting_position, StartFrom::AtTimestamp(1_714_521_600_000));
+        assert_eq!(s.maximum_record_age, Some(Duration::from_secs(3600)));
+        assert_eq!(s.maximum_retry_attempts, Some(2));
+        assert!(s.bisect_batch_on_function_error && s.report_batch_item_failures);
+        assert_eq!(s.tumbling_window, None, "0 = off");
+        assert_eq!(m.on_failure_destination(), Some(&DestinationKind::File("/tmp/f.jsonl".into())));
+        assert!(m.filter_criteria().unwrap().is_some());
+        assert_eq!(m.filter_patterns(), vec!["{\"data\": {\"kind\": [\"order\"]}}".to_string()]);
+
+        let q = QUEUE.replace(
+            "name = \"jobs\"",
+            "name = \"jobs\"\nbatch_size = 50\nmaximum_batching_window_in_seconds = 1\nscaling_config = { maximum_concurrency = 20 }\nmaximum_retry_attempts = 5\non_exhausted = \"dead_letter\"\nfunction_response_types = [\"ReportBatchItemFailures\"]",
+        );
+        let q = load(&q).mappings[0].queue_settings().unwrap();
+        assert_eq!((q.batch.batch_size, q.batch.window, q.maximum_concurrency), (50, Duration::from_secs(1), 20));
+        assert_eq!((q.maximum_retry_attempts, q.on_exhausted, q.report_batch_item_failures), (Some(5), QueueExhausted::DeadLetter, true));
+    }
+
+    #[test]
+    fn uuid_is_derived_stably_or_taken_from_the_file() {
+        let a = load(STREAM).mappings[0].uuid;
+        assert_eq!(a, derived_uuid("orders"));
+        assert_eq!(a, load(STREAM).mappings[0].uuid);
+        assert_eq!(a.get_version_num(), 5);
+        assert_ne!(a, derived_uuid("orders2"));
+        // Pinned: the derivation must never change (S3 failure keys carry it).
+        assert_eq!(derived_uuid("orders").to_string(), Uuid::new_v5(&UUID_NAMESPACE, b"orders").to_string());
+        let explicit = STREAM.replace("name = \"orders\"", "name = \"orders\"\nuuid = \"2f1c1f44-3d2a-4a8e-9a61-7c1d1f0f3b11\"");
+        assert_eq!(load(&explicit).mappings[0].uuid.to_string(), "2f1c1f44-3d2a-4a8e-9a61-7c1d1f0f3b11");
+        let bad = STREAM.replace("name = \"orders\"", "name = \"orders\"\nuuid = \"nope\"");
+        let e = Config::from_str_with_env(&bad, Format::Toml, &|_| None).unwrap_err();
+        assert!(e.to_string().contains("mapping \"orders\": uuid = \"nope\" is not a UUID"), "{e}");
+    }
+
+    #[test]
+    fn settings_revalidate_hand_built_mappings() {
+        let mut m = load(STREAM).mappings.remove(0);
+        m.params.batch_size = Some(0);
+        let e = m.stream_settings().unwrap_err();
+        assert_eq!(e.to_string(), "mapping \"orders\": batch_size = 0 is out of range (1–10000)");
+        assert_eq!(e.problems()[0].key, "batch_size");
+    }
+
+    #[test]
+    fn broken_parts_are_reported_together() {
+        let text = "[[mappings]]\nname = \"orders\"\nbatch_sise = 5\nsource = { type = \"memory\", stream_nam = \"s\" }\nfunction = { type = \"http\", url = \"http://x/\", timeout = 1 }\n";
+        let e = Config::from_str_with_env(text, Format::Toml, &|_| None).unwrap_err();
+        let keys: Vec<&str> = e.problems().iter().map(|p| p.key.as_str()).collect();
+        assert_eq!(keys, ["batch_sise", "source.stream_nam", "function.timeout"], "{e}");
+        assert!(e.problems().iter().all(|p| p.mapping.as_deref() == Some("orders")));
+        assert_eq!(e.problems().iter().map(|p| p.line).collect::<Vec<_>>(), [Some(3), Some(4), Some(5)]);
+    }
+
+    #[test]
+    fn timestamps_read_several_forms() {
+        let ts = |v: Value| serde_json::from_value::<StartingPositionTimestamp>(v).map(|t| t.0);
+        assert_eq!(ts(Value::from(1_700_000_000)).unwrap(), 1_700_000_000_000);
+        assert_eq!(ts(Value::from(1_700_000_000.5)).unwrap(), 1_700_000_000_500);
+        assert_eq!(ts(Value::from("1700000000")).unwrap(), 1_700_000_000_000);
+        assert_eq!(ts(Value::from("2023-11-14T22:13:20Z")).unwrap(), 1_700_000_000_000);
+        assert_eq!(ts(Value::from("2023-11-15T00:13:20+02:00")).unwrap(), 1_700_000_000_000);
+        assert!(ts(Value::from("2023-11-14T22:13:20")).unwrap_err().to_string().contains("UTC offset"));
+        assert!(ts(Value::from(-1)).is_err());
+        assert!(ts(Value::from(1_700_000_000_000_000i64)).is_err(), "microseconds are not seconds");
+        assert!(ts(Value::Bool(true)).is_err());
     }
 }

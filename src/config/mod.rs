@@ -1,25 +1,131 @@
-//! Configuration: TOML (or JSON) with one `[[mappings]]` table per mapping, AWS's parameter
-//! names in snake_case, AWS's defaults and ranges. Loading validates everything without IO and
-//! reports every problem at once, each naming the mapping, the key and what is allowed.
+//! The configuration file (DESIGN §9).
+//!
+//! TOML (or YAML, or JSON, chosen by the file's extension) with top-level `[admin]`,
+//! `[checkpoint]`, `[log]`, `[aws]`, `shutdown_timeout_seconds` and one `[[mappings]]` table per
+//! mapping. Mapping keys are AWS's parameter names in snake_case, with AWS's defaults and
+//! ranges. String values may use `${ENV}` and `${ENV:-default}`.
+//!
+//! Loading never does IO beyond reading the file: no connection, no DNS, no file creation.
+//! Every problem is collected and reported at once, each naming the mapping, the key path, the
+//! allowed range and (TOML) the line.
+//!
+//! Layout: `parse` (text → JSON tree with lines), `env` (interpolation), `load` (the pipeline),
+//! `mapping`, `source`, `function`, `destination` (the types), `validate` (the rules),
+//! `secret`, `error`.
 
+mod destination;
 mod env;
+mod error;
 mod function;
+mod load;
 mod mapping;
+mod parse;
+mod secret;
 mod source;
+mod validate;
 
-pub use function::{FunctionConfig, HttpFunction, LambdaFunction, Secret};
+pub use destination::DestinationKind;
+pub use env::{interpolate, EnvError};
+pub use error::{ConfigError, Problem};
+pub use function::{FunctionConfig, HttpFunction, LambdaFunction, MAX_TIMEOUT_SECONDS};
 pub use mapping::{
-    DestinationConfig, DestinationKind, FilterConfig, FilterCriteriaConfig, MappingConfig, OnExhausted, OnFailure,
-    ScalingConfig, StartingPosition, Timestamp,
+    derived_uuid, DestinationConfig, FilterConfig, FilterCriteriaConfig, FilterPattern, FunctionResponseType, MappingConfig,
+    MappingParams, OnExhausted, OnFailureConfig, ScalingConfig, StartingPosition, StartingPositionTimestamp,
 };
-pub use source::{Family, MemoryQueueSource, MemorySource, Seed, SourceConfig};
+pub use secret::Secret;
+pub use source::{Family, MemoryQueueSource, MemorySource, Seed, SourceConfig, SourceProfile, AVAILABLE as AVAILABLE_SOURCES, PLANNED as PLANNED_SOURCES};
 
 use serde::Deserialize;
-use std::collections::HashSet;
-use std::fmt;
+use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 
-#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+/// Where the admin endpoint listens unless told otherwise: loopback only, so /status and
+/// /metrics are not exposed by accident.
+pub const DEFAULT_ADMIN_LISTEN: SocketAddr = SocketAddr::new(std::net::IpAddr::V4(Ipv4Addr::LOCALHOST), 9464);
+
+/// The file formats, chosen by extension.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    Toml,
+    Yaml,
+    Json,
+}
+
+impl Format {
+    /// `.toml`, `.yaml`/`.yml`, `.json` (any case).
+    pub fn from_path(path: &Path) -> Option<Format> {
+        let ext = path.extension()?.to_str()?.to_ascii_lowercase();
+        match ext.as_str() {
+            "toml" => Some(Format::Toml),
+            "yaml" | "yml" => Some(Format::Yaml),
+            "json" => Some(Format::Json),
+            _ => None,
+        }
+    }
+}
+
+/// A loaded, validated config.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Config {
+    pub admin: AdminConfig,
+    pub checkpoint: CheckpointConfig,
+    pub log: LogConfig,
+    pub aws: AwsConfig,
+    /// How long `run` waits for in-flight batches after SIGTERM before abandoning them (they
+    /// are replayed on restart). 0–3600, default 30.
+    pub shutdown_timeout_seconds: u64,
+    pub mappings: Vec<MappingConfig>,
+}
+
+/// `[admin]`.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdminConfig {
+    /// `/metrics`, `/healthz`, `/readyz`, `/status`. An IP address and port (no host names:
+    /// resolving one would be IO). Default 127.0.0.1:9464; in a container use 0.0.0.0 and
+    /// publish the port on the host's loopback.
+    pub listen: SocketAddr,
+}
+
+impl Default for AdminConfig {
+    fn default() -> Self {
+        AdminConfig { listen: DEFAULT_ADMIN_LISTEN }
+    }
+}
+
+/// `[checkpoint]`.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CheckpointConfig {
+    #[serde(rename = "type")]
+    pub kind: CheckpointKind,
+    /// Directory of the embedded store, relative to the working directory unless absolute.
+    pub path: PathBuf,
+}
+
+impl Default for CheckpointConfig {
+    fn default() -> Self {
+        CheckpointConfig { kind: CheckpointKind::Embedded, path: PathBuf::from("./esmd-state") }
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CheckpointKind {
+    /// A crash-safe local store (redb) in `path`. The DynamoDB lease table (fleets) will be a
+    /// second kind.
+    #[default]
+    Embedded,
+}
+
+/// `[log]`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    pub format: LogFormat,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum LogFormat {
     #[default]
@@ -27,155 +133,70 @@ pub enum LogFormat {
     Json,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Format {
-    Toml,
-    Json,
-}
-
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AdminConfig {
-    /// Loopback by default: the admin endpoint is not for the network unless asked.
-    #[serde(default = "default_listen")]
-    pub listen: String,
-}
-
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CheckpointConfig {
-    #[serde(rename = "type", default = "embedded")]
-    pub kind: String,
-    #[serde(default = "default_state")]
-    pub path: PathBuf,
-}
-
-#[derive(Clone, Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct LogConfig {
-    #[serde(default)]
-    pub format: LogFormat,
-}
-
-/// Region and account for stand-in ARNs of non-AWS sources.
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// `[aws]`: region and account of the stand-in ARNs of non-AWS sources and functions
+/// (eventSourceARN in events, functionArn in failure records).
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct AwsConfig {
-    #[serde(default = "default_region")]
     pub region: String,
-    #[serde(default = "default_account")]
     pub account: String,
 }
 
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Config {
-    #[serde(default)]
-    pub admin: AdminConfig,
-    #[serde(default)]
-    pub checkpoint: CheckpointConfig,
-    #[serde(default)]
-    pub log: LogConfig,
-    #[serde(default)]
-    pub aws: AwsConfig,
-    /// How long SIGTERM waits for in-flight batches.
-    #[serde(default = "default_shutdown")]
-    pub shutdown_timeout_seconds: u64,
-    #[serde(default)]
-    pub mappings: Vec<MappingConfig>,
-}
-
-impl Default for AdminConfig {
-    fn default() -> Self {
-        AdminConfig { listen: default_listen() }
-    }
-}
-impl Default for CheckpointConfig {
-    fn default() -> Self {
-        CheckpointConfig { kind: embedded(), path: default_state() }
-    }
-}
 impl Default for AwsConfig {
     fn default() -> Self {
-        AwsConfig { region: default_region(), account: default_account() }
+        // The values LocalStack and most emulators use.
+        AwsConfig { region: "us-east-1".into(), account: "000000000000".into() }
     }
 }
-
-fn default_listen() -> String {
-    "127.0.0.1:9464".into()
-}
-fn embedded() -> String {
-    "embedded".into()
-}
-fn default_state() -> PathBuf {
-    PathBuf::from("./esmd-state")
-}
-fn default_region() -> String {
-    "us-east-1".into()
-}
-fn default_account() -> String {
-    "000000000000".into()
-}
-fn default_shutdown() -> u64 {
-    30
-}
-
-/// Everything wrong with a config file, one problem per line.
-#[derive(Debug, PartialEq, Eq)]
-pub struct ConfigError(pub Vec<String>);
-
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, e) in self.0.iter().enumerate() {
-            if i > 0 {
-                writeln!(f)?;
-            }
-            f.write_str(e)?;
-        }
-        Ok(())
-    }
-}
-
-impl std::error::Error for ConfigError {}
 
 impl Config {
-    pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|e| ConfigError(vec![format!("cannot read {}: {e}", path.display())]))?;
-        let format = match path.extension().and_then(|e| e.to_str()) {
-            Some("json") => Format::Json,
-            Some("toml") | None => Format::Toml,
-            Some(other) => return Err(ConfigError(vec![format!("unsupported config format .{other} (use .toml or .json)")])),
-        };
-        Config::parse(&text, format)
+    /// Reads, interpolates, parses and validates a config file; the format comes from the
+    /// extension. Variables come from the process environment.
+    pub fn load(path: impl AsRef<Path>) -> Result<Config, ConfigError> {
+        let path = path.as_ref();
+        let format = Format::from_path(path).ok_or_else(|| ConfigError::UnknownFormat { path: path.to_path_buf() })?;
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
+        Config::from_str(&text, format)
     }
 
-    /// Parses, interpolates `${ENV}` and validates.
-    pub fn parse(text: &str, format: Format) -> Result<Config, ConfigError> {
-        let text = env::interpolate(text, |name| std::env::var(name).ok()).map_err(ConfigError)?;
-        let cfg: Config = match format {
-            Format::Toml => toml::from_str(&text).map_err(|e| ConfigError(vec![e.to_string().trim_end().to_string()]))?,
-            Format::Json => serde_json::from_str(&text).map_err(|e| ConfigError(vec![e.to_string()]))?,
-        };
-        cfg.validate()?;
-        Ok(cfg)
+    /// Parses and validates config text; variables come from the process environment.
+    #[allow(clippy::should_implement_trait)] // two arguments: not FromStr
+    pub fn from_str(text: &str, format: Format) -> Result<Config, ConfigError> {
+        Config::from_str_with_env(text, format, &env::process_env)
     }
 
-    pub fn validate(&self) -> Result<(), ConfigError> {
-        let mut errors = Vec::new();
-        if self.checkpoint.kind != "embedded" {
-            errors.push(format!("checkpoint.type = {:?}: only \"embedded\" is available", self.checkpoint.kind));
-        }
-        let mut names = HashSet::new();
-        let now = esmd_api::time::now_ms();
-        for m in &self.mappings {
-            if !names.insert(&m.name) {
-                errors.push(format!("mapping {:?}: name is used by another mapping", m.name));
-            }
-            m.validate(now, &mut errors);
-        }
-        if errors.is_empty() { Ok(()) } else { Err(ConfigError(errors)) }
+    /// Parses and validates config text, looking variables up with `env` (tests, or a caller
+    /// with its own source of variables).
+    pub fn from_str_with_env(text: &str, format: Format, env: &dyn Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+        load::load(text, format, env, esmd_api::time::now_ms())
+    }
+
+    pub fn mapping(&self, name: &str) -> Option<&MappingConfig> {
+        self.mappings.iter().find(|m| m.name == name)
+    }
+
+    pub fn enabled_mappings(&self) -> impl Iterator<Item = &MappingConfig> {
+        self.mappings.iter().filter(|m| m.enabled)
     }
 }
 
 #[cfg(test)]
-mod tests;
+mod tests {
+    use super::*;
+
+    #[test]
+    fn format_comes_from_the_extension() {
+        assert_eq!(Format::from_path(Path::new("a/esmd.toml")), Some(Format::Toml));
+        assert_eq!(Format::from_path(Path::new("esmd.YAML")), Some(Format::Yaml));
+        assert_eq!(Format::from_path(Path::new("esmd.yml")), Some(Format::Yaml));
+        assert_eq!(Format::from_path(Path::new("esmd.json")), Some(Format::Json));
+        assert_eq!(Format::from_path(Path::new("esmd.conf")), None);
+        assert_eq!(Format::from_path(Path::new("esmd")), None);
+    }
+
+    #[test]
+    fn admin_defaults_to_loopback() {
+        assert!(AdminConfig::default().listen.ip().is_loopback());
+        assert_eq!(DEFAULT_ADMIN_LISTEN.to_string(), "127.0.0.1:9464");
+    }
+}

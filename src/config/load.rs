@@ -1,0 +1,323 @@
+//! The loading pipeline: parse → interpolate → read the top level and each mapping apart →
+//! validate → attribute every issue to a mapping, key and line.
+
+use super::error::{split_mapping, ConfigError, Issue, Problem};
+use super::mapping::parse_mapping;
+use super::parse::{self, deserialize_at, Document};
+use super::validate::range;
+use super::{env, AdminConfig, AwsConfig, CheckpointConfig, Config, Format, LogConfig};
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value};
+use std::collections::HashMap;
+
+/// The top-level keys besides `mappings`; each section is read on its own so that a problem in
+/// one does not hide problems in another.
+const TOP_LEVEL_KEYS: &[&str] = &["admin", "checkpoint", "log", "aws", "shutdown_timeout_seconds", "mappings"];
+
+struct TopLevel {
+    admin: AdminConfig,
+    checkpoint: CheckpointConfig,
+    log: LogConfig,
+    aws: AwsConfig,
+    shutdown_timeout_seconds: u64,
+}
+
+/// Reads one optional section; `None` if it is broken (the issue is recorded).
+fn section<T: DeserializeOwned + Default>(value: Option<Value>, key: &str, issues: &mut Vec<Issue>) -> Option<T> {
+    match value {
+        None => Some(T::default()),
+        Some(v) => deserialize_at(v, key).map_err(|e| issues.push(e)).ok(),
+    }
+}
+
+fn top_level(root: &mut Map<String, Value>, issues: &mut Vec<Issue>) -> Option<TopLevel> {
+    let admin = section::<AdminConfig>(root.remove("admin"), "admin", issues);
+    let checkpoint = section::<CheckpointConfig>(root.remove("checkpoint"), "checkpoint", issues);
+    let log = section::<LogConfig>(root.remove("log"), "log", issues);
+    let aws = section::<AwsConfig>(root.remove("aws"), "aws", issues);
+    let shutdown = match root.remove("shutdown_timeout_seconds") {
+        None => Some(DEFAULT_SHUTDOWN_TIMEOUT_SECONDS),
+        Some(v) => deserialize_at::<u64>(v, "shutdown_timeout_seconds").map_err(|e| issues.push(e)).ok(),
+    };
+    for key in root.keys().filter(|k| k.as_str() != "mappings") {
+        let expected = TOP_LEVEL_KEYS.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ");
+        issues.push(parse::keyed(key, format!("unknown key `{key}`, expected one of {expected}")));
+    }
+    top_level_rules(aws.as_ref(), checkpoint.as_ref(), shutdown, issues);
+    Some(TopLevel { admin: admin?, checkpoint: checkpoint?, log: log?, aws: aws?, shutdown_timeout_seconds: shutdown? })
+}
+
+const DEFAULT_SHUTDOWN_TIMEOUT_SECONDS: u64 = 30;
+
+pub(crate) fn load(text: &str, format: Format, env: env::EnvLookup<'_>, now_ms: i64) -> Result<Config, ConfigError> {
+    let (mut doc, mut issues) = parse::parse(text, format).map_err(|(line, message)| ConfigError::Invalid {
+        problems: vec![Problem { mapping: None, key: String::new(), line, message }],
+    })?;
+
+    let mut failures = Vec::new();
+    env::interpolate_tree(&mut doc.root, "", env, &mut failures);
+    issues.extend(failures.into_iter().map(|(path, e)| parse::keyed(&path, e)));
+
+    // Names first, so that every message about a mapping can name it even when its own table
+    // does not parse.
+    let names: HashMap<usize, String> = match doc.root.get("mappings") {
+        Some(Value::Array(items)) => items
+            .iter()
+            .enumerate()
+            .filter_map(|(i, m)| m.get("name").and_then(Value::as_str).map(|n| (i, n.to_string())))
+            .collect(),
+        _ => HashMap::new(),
+    };
+
+    let mut root = match std::mem::take(&mut doc.root) {
+        Value::Object(map) => map,
+        // parse() only returns documents whose top level is a table.
+        _ => Map::new(),
+    };
+    let mappings_value = root.remove("mappings");
+    let top = top_level(&mut root, &mut issues);
+
+    let mut mappings = Vec::new();
+    match mappings_value {
+        Some(Value::Array(items)) if !items.is_empty() => {
+            for (i, item) in items.into_iter().enumerate() {
+                let (mapping, found) = parse_mapping(item, i, now_ms);
+                issues.extend(found);
+                mappings.extend(mapping.map(|m| (i, m)));
+            }
+            unique(&names, &mappings, &mut issues);
+        }
+        Some(Value::Array(_)) | None => {
+            issues.push(Issue::new("mappings", "no [[mappings]]: a config needs at least one mapping"));
+        }
+        Some(_) => issues.push(Issue::new("mappings", "mappings: expected an array of tables ([[mappings]])")),
+    }
+
+    match top {
+        Some(top) if issues.is_empty() => Ok(Config {
+            admin: top.admin,
+            checkpoint: top.checkpoint,
+            log: top.log,
+            aws: top.aws,
+            shutdown_timeout_seconds: top.shutdown_timeout_seconds,
+            mappings: mappings.into_iter().map(|(_, m)| m).collect(),
+        }),
+        _ => Err(ConfigError::Invalid { problems: attribute(issues, &doc, &names) }),
+    }
+}
+
+fn top_level_rules(aws: Option<&AwsConfig>, checkpoint: Option<&CheckpointConfig>, shutdown: Option<u64>, issues: &mut Vec<Issue>) {
+    if let Some(aws) = aws {
+        let region = &aws.region;
+        if region.is_empty() || !region.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-') {
+            issues.push(Issue::new("aws.region", format!("aws.region = {region:?} is not a region name (like us-east-1)")));
+        }
+        let account = &aws.account;
+        if account.len() != 12 || !account.chars().all(|c| c.is_ascii_digit()) {
+            issues.push(Issue::new("aws.account", format!("aws.account = {account:?} is not an account id (12 digits)")));
+        }
+    }
+    if checkpoint.is_some_and(|c| c.path.as_os_str().is_empty()) {
+        issues.push(Issue::new("checkpoint.path", "checkpoint.path is empty (a directory for the embedded store)"));
+    }
+    if let Some(seconds) = shutdown {
+        range(issues, "shutdown_timeout_seconds", seconds.into(), 0, 3600);
+    }
+}
+
+/// Names and UUIDs must be unique: names key metrics and status, UUIDs key S3 failure objects.
+/// Names are taken from every mapping that has one, parsed or not.
+fn unique(names: &HashMap<usize, String>, mappings: &[(usize, super::MappingConfig)], issues: &mut Vec<Issue>) {
+    let mut by_index: Vec<(&usize, &String)> = names.iter().collect();
+    by_index.sort();
+    let mut first_of: HashMap<&str, usize> = HashMap::new();
+    for (i, name) in by_index {
+        match first_of.get(name.as_str()) {
+            Some(first) => issues.push(Issue::new(
+                format!("mappings[{i}].name"),
+                format!("name = {name:?} is already used by mappings[{first}]; mapping names must be unique"),
+            )),
+            None => {
+                first_of.insert(name, *i);
+            }
+        }
+    }
+    let mut uuids: HashMap<uuid::Uuid, usize> = HashMap::new();
+    for (i, m) in mappings {
+        match uuids.get(&m.uuid) {
+            // Equal derived UUIDs mean equal names, reported above.
+            Some(first) if names.get(first) != names.get(i) => issues.push(Issue::new(
+                format!("mappings[{i}].uuid"),
+                format!("uuid = \"{}\" is already used by mappings[{first}]; mapping UUIDs must be unique", m.uuid),
+            )),
+            Some(_) => {}
+            None => {
+                uuids.insert(m.uuid, *i);
+            }
+        }
+    }
+}
+
+/// Problems in file order (where the format gives lines), then the ones without a line.
+fn attribute(issues: Vec<Issue>, doc: &Document, names: &HashMap<usize, String>) -> Vec<Problem> {
+    let mut problems: Vec<Problem> = issues
+        .into_iter()
+        .map(|issue| {
+            let (index, key) = split_mapping(&issue.path);
+            let mapping = index.map(|i| names.get(&i).cloned().unwrap_or_else(|| format!("mappings[{i}]")));
+            Problem { mapping, key: key.to_string(), line: doc.line_of(&issue.path), message: issue.message }
+        })
+        .collect();
+    problems.sort_by_key(|p| p.line.unwrap_or(usize::MAX));
+    problems
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{CheckpointKind, Config, Format, LogFormat, DEFAULT_ADMIN_LISTEN};
+    use std::collections::HashMap;
+
+    const MAPPING: &str = "[[mappings]]\nname = \"orders\"\nstarting_position = \"TRIM_HORIZON\"\n[mappings.source]\ntype = \"memory\"\nstream_name = \"orders-stream\"\n[mappings.function]\ntype = \"http\"\nurl = \"http://127.0.0.1:9000/\"\n";
+
+    fn load(text: &str) -> Result<Config, super::ConfigError> {
+        Config::from_str_with_env(text, Format::Toml, &|_| None)
+    }
+
+    fn err(text: &str) -> Vec<String> {
+        match load(text) {
+            Ok(_) => panic!("accepted:\n{text}"),
+            Err(e) => e.problems().iter().map(ToString::to_string).collect(),
+        }
+    }
+
+    #[test]
+    fn top_level_defaults() {
+        let cfg = load(MAPPING).unwrap();
+        assert_eq!(cfg.admin.listen, DEFAULT_ADMIN_LISTEN);
+        assert!(cfg.admin.listen.ip().is_loopback(), "admin binds loopback by default");
+        assert_eq!(cfg.admin.listen.to_string(), "127.0.0.1:9464");
+        assert_eq!(cfg.checkpoint.kind, CheckpointKind::Embedded);
+        assert_eq!(cfg.checkpoint.path, std::path::PathBuf::from("./esmd-state"));
+        assert_eq!(cfg.log.format, LogFormat::Text);
+        assert_eq!((cfg.aws.region.as_str(), cfg.aws.account.as_str()), ("us-east-1", "000000000000"));
+        assert_eq!(cfg.shutdown_timeout_seconds, 30);
+        assert_eq!(cfg.enabled_mappings().count(), 1);
+        assert!(cfg.mapping("orders").is_some());
+    }
+
+    #[test]
+    fn top_level_values() {
+        let text = format!("shutdown_timeout_seconds = 5\n[admin]\nlisten = \"0.0.0.0:8080\"\n[checkpoint]\ntype = \"embedded\"\npath = \"/var/lib/esmd\"\n[log]\nformat = \"json\"\n[aws]\nregion = \"eu-west-1\"\naccount = \"123456789012\"\n{MAPPING}");
+        let cfg = load(&text).unwrap();
+        assert_eq!(cfg.admin.listen.to_string(), "0.0.0.0:8080");
+        assert_eq!(cfg.checkpoint.path, std::path::PathBuf::from("/var/lib/esmd"));
+        assert_eq!(cfg.log.format, LogFormat::Json);
+        assert_eq!(cfg.aws.region, "eu-west-1");
+        assert_eq!(cfg.shutdown_timeout_seconds, 5);
+    }
+
+    #[test]
+    fn unknown_keys_carry_path_and_line() {
+        let p = err(&format!("[admin]\nlisten = \"127.0.0.1:1\"\nlisen = 3\n{MAPPING}"));
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert!(p[0].starts_with("line 3: admin.lisen: unknown field `lisen`, expected `listen`"), "{p:?}");
+
+        let p = err(&format!("{MAPPING}[mappings.source.seed]\nrecords = 1\npoison = 2\n"));
+        assert!(p[0].starts_with("line 12: mapping \"orders\": source.seed.poison: unknown field `poison`"), "{p:?}");
+
+        let p = err(&MAPPING.replace("name = \"orders\"", "name = \"orders\"\nbatchsize = 3"));
+        assert!(p[0].starts_with("line 3: mapping \"orders\": batchsize: unknown field `batchsize`, expected one of `batch_size`"), "{p:?}");
+
+        let p = err(&format!("mapping = 1\n{MAPPING}"));
+        assert!(p[0].starts_with("line 1: mapping: unknown key `mapping`, expected one of `admin`") && p[0].contains("`mappings`"), "{p:?}");
+
+        let p = err(&format!("[checkpoint]\ntype = \"dynamodb\"\n{MAPPING}"));
+        assert!(p[0].starts_with("line 2: checkpoint.type: unknown variant `dynamodb`, expected `embedded`"), "{p:?}");
+    }
+
+    #[test]
+    fn env_interpolation_in_values() {
+        let text = MAPPING
+            .replace("http://127.0.0.1:9000/", "${FN_URL:-http://127.0.0.1:9000/}")
+            .replace("[mappings.function]", "[mappings.function]\nheaders = { Authorization = \"Bearer ${API_TOKEN}\" }");
+        let vars: HashMap<&str, &str> = [("API_TOKEN", "t0ken")].into();
+        let cfg = Config::from_str_with_env(&text, Format::Toml, &|k| vars.get(k).map(|v| v.to_string())).unwrap();
+        let super::super::FunctionConfig::Http(h) = &cfg.mappings[0].function else { panic!() };
+        assert_eq!(h.url, "http://127.0.0.1:9000/");
+        assert_eq!(h.headers["Authorization"].expose(), "Bearer t0ken");
+        assert!(!format!("{cfg:?}").contains("t0ken"), "secrets never reach Debug output");
+
+        let p = err(&text);
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert!(
+            p[0].starts_with("line 8: mapping \"orders\": function.headers.Authorization: environment variable API_TOKEN is not set"),
+            "{p:?}"
+        );
+        let p = err(&format!("[admin]\nlisten = \"${{ADMIN}}\"\n{MAPPING}"));
+        assert!(p[0].starts_with("line 2: admin.listen: environment variable ADMIN is not set"), "{p:?}");
+    }
+
+    #[test]
+    fn listen_must_be_an_address() {
+        let p = err(&format!("[admin]\nlisten = \"localhost:9464\"\n{MAPPING}"));
+        assert!(p[0].starts_with("line 2: admin.listen: invalid socket address"), "{p:?}");
+    }
+
+    #[test]
+    fn duplicates_and_missing_mappings() {
+        let p = err(&format!("{MAPPING}{MAPPING}"));
+        assert_eq!(p, ["line 11: mapping \"orders\": name = \"orders\" is already used by mappings[0]; mapping names must be unique"]);
+        let uuid = "uuid = \"2f1c1f44-3d2a-4a8e-9a61-7c1d1f0f3b11\"";
+        let two = format!("{}{}", MAPPING.replace("name = \"orders\"", &format!("name = \"a\"\n{uuid}")), MAPPING.replace("name = \"orders\"", &format!("name = \"b\"\n{uuid}")));
+        let two_p = err(&two); assert!(two_p[0].contains("mapping \"b\": uuid = \"2f1c1f44-3d2a-4a8e-9a61-7c1d1f0f3b11\" is already used by mappings[0]"), "{two_p:#?}");
+        assert_eq!(err("[admin]\n"), ["no [[mappings]]: a config needs at least one mapping"]);
+        assert!(err("mappings = 3\n")[0].contains("expected an array"));
+    }
+
+    #[test]
+    fn problems_of_several_mappings_and_sections_are_all_listed() {
+        let text = format!(
+            "[aws]\naccount = \"1\"\n{}{}[[mappings]]\nsource = {{ type = \"memory\", stream_name = \"x\" }}\n",
+            MAPPING.replace("name = \"orders\"", "name = \"a\"\nbatch_size = 20000"),
+            MAPPING.replace("name = \"orders\"", "name = \"b\"\nparallelization_factor = 11"),
+        );
+        let p = err(&text);
+        assert_eq!(p.len(), 6, "{p:#?}");
+        assert!(p[0].contains("aws.account = \"1\" is not an account id"));
+        assert!(p[1].contains("mapping \"a\": batch_size = 20000 is out of range (1–10000)"), "{p:#?}");
+        assert!(p[2].contains("mapping \"b\": parallelization_factor = 11 is out of range (1–10)"));
+        assert!(p[3].contains("mappings[2]: missing field `name`"), "{p:#?}");
+        assert!(p[4].contains("mappings[2]: missing [mappings.function]"), "{p:#?}");
+        // The rest of a half-broken mapping is still checked.
+        assert!(p[5].contains("mappings[2]: starting_position is required"), "{p:#?}");
+    }
+
+    #[test]
+    fn planned_sources_say_so_and_still_check_parameters() {
+        let text = "[[mappings]]\nname = \"k\"\nstarting_position = \"LATEST\"\nbatch_size = 0\nsource = { type = \"kafka\", topic = \"t\" }\nfunction = { type = \"http\", url = \"http://x/\" }\n";
+        let p = err(text);
+        assert_eq!(p.len(), 2, "{p:#?}");
+        assert!(p[0].starts_with("line 4: mapping \"k\": batch_size = 0 is out of range"), "{p:#?}");
+        assert!(p[1].starts_with("line 5: mapping \"k\": source.type = \"kafka\" is not available in this build"), "{p:#?}");
+    }
+
+    #[test]
+    fn yaml_and_json_read_the_same_model() {
+        let yaml = "admin:\n  listen: 127.0.0.1:9999\nmappings:\n  - name: orders\n    starting_position: TRIM_HORIZON\n    batch_size: 50\n    source:\n      type: memory\n      stream_name: orders-stream\n    function:\n      type: http\n      url: ${URL:-http://127.0.0.1:9000/}\n";
+        let cfg = Config::from_str_with_env(yaml, Format::Yaml, &|_| None).unwrap();
+        assert_eq!(cfg.admin.listen.port(), 9999);
+        assert_eq!(cfg.mappings[0].params.batch_size, Some(50));
+        let json = r#"{"mappings": [{"name": "orders", "starting_position": "TRIM_HORIZON", "source": {"type": "memory", "stream_name": "orders-stream"}, "function": {"type": "http", "url": "http://127.0.0.1:9000/"}}]}"#;
+        let from_json = Config::from_str_with_env(json, Format::Json, &|_| None).unwrap();
+        assert_eq!(from_json.mappings, load(MAPPING).unwrap().mappings);
+        let e = Config::from_str_with_env(&json.replace("\"name\": \"orders\",", "\"name\": \"orders\", \"batch\": 1,"), Format::Json, &|_| None).unwrap_err();
+        assert!(e.to_string().starts_with("mapping \"orders\": batch: unknown field `batch`"), "{e}");
+    }
+
+    #[test]
+    fn syntax_errors_are_one_problem_with_a_line() {
+        let e = load("[[mappings]\nname = 1\n").unwrap_err();
+        assert_eq!(e.problems().len(), 1);
+        assert_eq!(e.problems()[0].line, Some(1), "{e}");
+    }
+}
