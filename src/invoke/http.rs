@@ -227,17 +227,8 @@ impl HttpInvoker {
 #[async_trait]
 impl Invoker for HttpInvoker {
     async fn invoke(&self, payload: Bytes) -> Result<InvokeResponse, InvokeError> {
-        let limit = self.max_payload_bytes();
-        if payload.len() > limit {
-            return Err(InvokeError::Rejected(format!(
-                "payload of {} bytes exceeds the {limit} byte limit",
-                payload.len()
-            )));
-        }
-        // Held until the body is read: the function is busy until it has answered. The
-        // semaphore is never closed, so acquiring cannot fail in practice.
-        let _permit =
-            self.permits.acquire().await.map_err(|_| InvokeError::Unavailable("invoker is shut down".to_owned()))?;
+        // Held until the body is read: the function is busy until it has answered.
+        let _permit = super::admit(&self.permits, &payload, self.max_payload_bytes()).await?;
         self.exchange(payload).await
     }
 

@@ -169,16 +169,7 @@ impl LambdaInvoker {
 #[async_trait]
 impl Invoker for LambdaInvoker {
     async fn invoke(&self, payload: Bytes) -> Result<InvokeResponse, InvokeError> {
-        let limit = self.max_payload_bytes();
-        if payload.len() > limit {
-            return Err(InvokeError::Rejected(format!(
-                "payload of {} bytes exceeds Lambda's {limit} byte limit",
-                payload.len()
-            )));
-        }
-        // The semaphore is never closed, so acquiring cannot fail in practice.
-        let _permit =
-            self.permits.acquire().await.map_err(|_| InvokeError::Unavailable("invoker is shut down".to_owned()))?;
+        let _permit = super::admit(&self.permits, &payload, self.max_payload_bytes()).await?;
         let result = self
             .client
             .invoke()

@@ -54,3 +54,18 @@ pub trait Invoker: Send + Sync {
         6 * 1024 * 1024
     }
 }
+
+/// What every invoker checks before sending: the payload fits the limit (an oversized event
+/// is never sent), and a concurrency slot is free. The permit is held until the function has
+/// answered.
+pub(crate) async fn admit<'a>(
+    permits: &'a tokio::sync::Semaphore,
+    payload: &Bytes,
+    limit: usize,
+) -> Result<tokio::sync::SemaphorePermit<'a>, InvokeError> {
+    if payload.len() > limit {
+        return Err(InvokeError::Rejected(format!("payload of {} bytes exceeds the {limit} byte limit", payload.len())));
+    }
+    // The invokers never close their semaphore, so acquiring cannot fail in practice.
+    permits.acquire().await.map_err(|_| InvokeError::Unavailable("invoker is shut down".to_owned()))
+}
