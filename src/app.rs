@@ -69,6 +69,15 @@ fn destination(m: &MappingConfig) -> Result<Option<Arc<dyn Destination>>, AppErr
     let Some(d) = m.on_failure_destination() else { return Ok(None) };
     match d {
         DestinationKind::File(path) => Ok(Some(Arc::new(FileDestination::new(path)))),
+        // Validation made sure the source is Kafka: the topic is on the source's cluster.
+        #[cfg(feature = "kafka")]
+        DestinationKind::Kafka { topic } => match &m.source {
+            SourceConfig::Kafka(k) => {
+                let producer = esmd_kafka::FailureProducer::for_source(k).map_err(|e| mapping_error(m, format!("destination_config.on_failure.destination: {e}")))?;
+                Ok(Some(Arc::new(crate::destination::kafka::KafkaDestination::new(producer, topic.clone()))))
+            }
+            _ => Err(mapping_error(m, "destination_config.on_failure.destination: kafka destinations need a kafka source")),
+        },
         other => Err(mapping_error(
             m,
             format!("destination_config.on_failure.destination: {} destinations are not supported in this build yet", other.kind()),
@@ -110,8 +119,8 @@ enum Source {
     Queue(Arc<dyn QueueSource>),
 }
 
-fn source(cfg: &Config, m: &MappingConfig) -> Source {
-    match &m.source {
+fn source(cfg: &Config, m: &MappingConfig) -> Result<Source, AppError> {
+    Ok(match &m.source {
         SourceConfig::Memory(s) => {
             let log = esmd_memory::MemoryLog::new(esmd_memory::MemoryLogOptions {
                 stream_name: s.stream_name.clone(),
@@ -137,7 +146,18 @@ fn source(cfg: &Config, m: &MappingConfig) -> Source {
             region: cfg.aws.region.clone(),
             account: cfg.aws.account.clone(),
         }))),
-    }
+        #[cfg(feature = "kafka")]
+        SourceConfig::Kafka(k) => {
+            let settings = m.stream_settings().map_err(|e| mapping_error(m, e))?;
+            let source = esmd_kafka::KafkaSource::new(esmd_kafka::KafkaOptions {
+                mapping: m.name.clone(),
+                config: k.clone(),
+                starting_position: settings.starting_position,
+            })
+            .map_err(|e| mapping_error(m, format!("source: {e}")))?;
+            Source::Stream(Arc::new(source))
+        }
+    })
 }
 
 /// Runs every enabled mapping until `shutdown` resolves.
@@ -161,7 +181,7 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()> + Send + 'stati
             patterns if patterns.is_empty() => None,
             patterns => Some(Arc::new(esmd_filter::FilterCriteria::compile(&patterns).map_err(|e| mapping_error(m, format!("filter_criteria: {e}")))?)),
         };
-        let source = source(&cfg, m);
+        let source = source(&cfg, m)?;
         let kind = match &source {
             Source::Stream(s) => s.kind(),
             Source::Queue(q) => q.kind(),

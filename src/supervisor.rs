@@ -80,7 +80,9 @@ impl StreamMapping {
                                 ctx.metrics.forget_shard(id.as_str());
                                 finished.insert(id);
                             }
-                            Ok(ShardExit::Stopped) => {}
+                            // Stopped without shutdown: the shard was revoked (Kafka) or
+                            // stopped by discovery; look again before restarting anything.
+                            Ok(ShardExit::Stopped) => discover_now = true,
                             Err(e) => {
                                 tracing::error!(mapping = %ctx.name, shard = %id, error = %e, "shard worker failed; restarting after discovery");
                                 ctx.status.set_error(Some(e.to_string()));
@@ -97,6 +99,7 @@ impl StreamMapping {
             }
         }
         while workers.join_next().await.is_some() {}
+        self.source.close().await;
         ctx.status.set_started(false);
     }
 

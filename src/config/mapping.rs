@@ -212,6 +212,9 @@ impl MappingParams {
     }
 }
 
+/// AWS caps `maximum_retry_attempts = -1` at this for Kafka mappings with a destination.
+pub const KAFKA_RETRY_CAP: u32 = 10;
+
 /// Namespace of derived mapping UUIDs. Never change it: the UUID is part of S3 failure keys,
 /// and a new namespace would move every mapping's failures to new prefixes.
 const UUID_NAMESPACE: Uuid = Uuid::from_u128(0x6d1f_4c2e_9a5b_4e0f_8c3d_7b2a_1e9f_5c40);
@@ -313,7 +316,12 @@ impl MappingConfig {
             parallelization_factor: p.parallelization_factor.map_or(1, |n| n as usize),
             starting_position,
             maximum_record_age: p.maximum_record_age_in_seconds.filter(|&s| s >= 0).map(|s| Duration::from_secs(s as u64)),
-            maximum_retry_attempts: p.maximum_retry_attempts.filter(|&n| n >= 0).map(|n| n as u32),
+            maximum_retry_attempts: match p.maximum_retry_attempts.filter(|&n| n >= 0) {
+                Some(n) => Some(n as u32),
+                // AWS: a Kafka mapping with a destination retries at most 10 times, not forever.
+                None if self.profile().type_name == "kafka" && self.on_failure_destination().is_some() => Some(KAFKA_RETRY_CAP),
+                None => None,
+            },
             bisect_batch_on_function_error: p.bisect_batch_on_function_error.unwrap_or(false),
             report_batch_item_failures: p.report_batch_item_failures(),
             tumbling_window: p.tumbling_window_in_seconds.filter(|&s| s > 0).map(|s| Duration::from_secs(s as u64)),

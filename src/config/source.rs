@@ -97,12 +97,7 @@ impl SourceProfile {
     pub fn planned(type_name: &str) -> Option<SourceProfile> {
         const HALF_SECOND: Duration = Duration::from_millis(500);
         Some(match type_name {
-            "kafka" => SourceProfile {
-                default_window: HALF_SECOND,
-                supports_tumbling_window: false,
-                broker_destination: Some("kafka"),
-                ..SourceProfile::stream("kafka")
-            },
+            "kafka" => KAFKA,
             "kinesis" => SourceProfile::stream("kinesis"),
             "dynamodb_streams" => SourceProfile { supports_at_timestamp: false, ..SourceProfile::stream("dynamodb_streams") },
             "sqs" => SourceProfile::sqs_like("sqs", false),
@@ -117,9 +112,24 @@ impl SourceProfile {
     }
 }
 
+/// Kafka: AWS's 0.5 s default window, no tumbling windows, `kafka://` destinations; the
+/// parallelization factor is esmd's own (per-key order within a partition).
+const KAFKA: SourceProfile = SourceProfile {
+    default_window: Duration::from_millis(500),
+    supports_tumbling_window: false,
+    broker_destination: Some("kafka"),
+    ..SourceProfile::stream("kafka")
+};
+
 /// Source types with a profile but no connector in this build.
+#[cfg(feature = "kafka")]
+pub const PLANNED: &[&str] = &["rabbitmq", "sqs", "kinesis", "dynamodb_streams"];
+#[cfg(not(feature = "kafka"))]
 pub const PLANNED: &[&str] = &["kafka", "rabbitmq", "sqs", "kinesis", "dynamodb_streams"];
 /// Source types this build can run.
+#[cfg(feature = "kafka")]
+pub const AVAILABLE: &[&str] = &["memory", "memory_queue", "kafka"];
+#[cfg(not(feature = "kafka"))]
 pub const AVAILABLE: &[&str] = &["memory", "memory_queue"];
 
 #[derive(Clone, Debug, PartialEq)]
@@ -128,9 +138,10 @@ pub enum SourceConfig {
     Memory(MemorySource),
     /// `type = "memory_queue"`: an in-memory, SQS-shaped queue.
     MemoryQueue(MemoryQueueSource),
-    // Connector variants go here, each with its own struct from its crate, e.g.
-    //   #[cfg(feature = "kafka")]
-    //   Kafka(esmd_kafka::KafkaSourceConfig),
+    /// `type = "kafka"`: a topic read by a consumer group.
+    #[cfg(feature = "kafka")]
+    Kafka(esmd_kafka::KafkaSourceConfig),
+    // Further connector variants go here, each with its own struct from its crate, e.g.
     //   #[cfg(feature = "sqs")]
     //   Sqs(esmd_sqs::SqsSourceConfig),
 }
@@ -213,6 +224,8 @@ impl SourceConfig {
         match self {
             SourceConfig::Memory(_) => SourceProfile::stream("memory"),
             SourceConfig::MemoryQueue(q) => SourceProfile::sqs_like("memory_queue", q.fifo),
+            #[cfg(feature = "kafka")]
+            SourceConfig::Kafka(_) => KAFKA,
         }
     }
 
@@ -226,9 +239,8 @@ impl SourceConfig {
         let parsed = match type_name.as_str() {
             "memory" => (deserialize_at(rest, at).map(SourceConfig::Memory), SourceProfile::stream("memory")),
             "memory_queue" => (deserialize_at(rest, at).map(SourceConfig::MemoryQueue), SourceProfile::sqs_like("memory_queue", fifo)),
-            // Connector arms go here, e.g.
-            //   #[cfg(feature = "kafka")]
-            //   "kafka" => (deserialize_at(rest, at).map(SourceConfig::Kafka), esmd_kafka::PROFILE),
+            #[cfg(feature = "kafka")]
+            "kafka" => (deserialize_at(rest, at).map(SourceConfig::Kafka), KAFKA),
             other => {
                 return match SourceProfile::planned(other) {
                     Some(profile) => ParsedSource::Planned(profile),
@@ -282,6 +294,8 @@ impl SourceConfig {
                 // SQS' range.
                 range(issues, "source.visibility_timeout_seconds", q.visibility_timeout_seconds as i128, 0, 43_200);
             }
+            #[cfg(feature = "kafka")]
+            SourceConfig::Kafka(k) => issues.extend(k.validate().into_iter().map(|i| Issue::new(&i.path, i.message))),
         }
     }
 }

@@ -5,6 +5,8 @@
 use super::error::Issue;
 use super::function::FunctionConfig;
 use super::mapping::{MappingParams, OnExhausted, StartingPosition};
+#[cfg(feature = "kafka")]
+use super::destination::DestinationKind;
 use super::source::{Family, SourceConfig, SourceProfile};
 use crate::engine::settings::MAX_PAYLOAD_BYTES;
 
@@ -68,7 +70,7 @@ pub(crate) fn mapping(
         range(issues_ref, "maximum_retry_attempts", retries.into(), -1, 10_000);
     }
     filters(issues_ref, params);
-    destination(issues_ref, params, profile);
+    destination(issues_ref, params, profile, source);
     issues
 }
 
@@ -249,8 +251,19 @@ fn filters(issues: &mut Vec<Issue>, p: &MappingParams) {
     }
 }
 
-fn destination(issues: &mut Vec<Issue>, p: &MappingParams, profile: &SourceProfile) {
+fn destination(issues: &mut Vec<Issue>, p: &MappingParams, profile: &SourceProfile, source: Option<&SourceConfig>) {
     let Some(destination) = p.on_failure_destination() else { return };
+    // AWS blocks the loop a failed record would go round.
+    #[cfg(feature = "kafka")]
+    if let (DestinationKind::Kafka { topic }, Some(SourceConfig::Kafka(k))) = (destination, source) {
+        if *topic == k.topic {
+            issues.push(Issue::new(
+                "destination_config.on_failure.destination",
+                format!("destination_config.on_failure.destination = \"{destination}\" is the source topic; failed records would come back forever"),
+            ));
+        }
+    }
+    let _ = source;
     let kind = destination.kind();
     if matches!(kind, "kafka" | "rabbitmq") && profile.broker_destination != Some(kind) {
         issues.push(Issue::new(

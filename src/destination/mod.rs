@@ -6,6 +6,8 @@ use esmd_api::{Record, ShardId};
 use serde_json::Value;
 
 pub mod file;
+#[cfg(feature = "kafka")]
+pub mod kafka;
 pub mod record;
 
 /// A batch that esmd gave up on, ready to be delivered.

@@ -142,6 +142,13 @@ impl ShardWorker {
                     delays = backoff(&self.settings.backoff);
                     b
                 }
+                Err(e) if e.kind == ErrorKind::Revoked => {
+                    tracing::info!(mapping = %ctx.name, shard = %shard, "shard handed to another consumer; stopping");
+                    // Only the batches in flight finish; records waiting in lanes are the new
+                    // owner's (it reads them again from the committed offset).
+                    ctx.shutdown.cancel();
+                    break 'poll;
+                }
                 Err(e) => {
                     ctx.metrics.polling_error();
                     status.update(|s| s.last_error = Some(e.to_string()));
@@ -150,6 +157,8 @@ impl ShardWorker {
                         ErrorKind::Fatal | ErrorKind::NotFound => {
                             return Err(ShardError::Fatal { shard: shard.clone(), message: e.to_string() })
                         }
+                        // Handled above.
+                        ErrorKind::Revoked => break 'poll,
                         // Resume right after what was already read, never from the starting
                         // position: that would replay or skip records.
                         ErrorKind::IteratorExpired => {
@@ -289,6 +298,10 @@ impl ShardWorker {
         loop {
             match self.source.open(&self.shard, from.clone()).await {
                 Ok(r) => return Ok(Some(r)),
+                Err(e) if e.kind == ErrorKind::Revoked => {
+                    tracing::debug!(mapping = %self.ctx.name, shard = %self.shard.id, error = %e, "shard not ours any more");
+                    return Ok(None);
+                }
                 Err(e) if e.is_retryable() => {
                     self.ctx.metrics.polling_error();
                     tracing::warn!(mapping = %self.ctx.name, shard = %self.shard.id, error = %e, "cannot open shard; retrying");

@@ -2,6 +2,8 @@
 //!
 //! - [`function::FunctionServer`]: a real HTTP function on 127.0.0.1 whose answers a test
 //!   scripts, recording every request.
+//! - [`kafka`]: producing, committed offsets and reading topics with the raw rdkafka client;
+//!   [`kafka::Tansu`], an independent Kafka broker on a free port.
 //! - [`moto::MotoServer`]: a moto server (AWS emulator) on a free port, killed on drop.
 //!
 //! Nothing here talks to anything but 127.0.0.1.
@@ -10,4 +12,5 @@
 #![allow(dead_code)]
 
 pub mod function;
+pub mod kafka;
 pub mod moto;

@@ -13,6 +13,9 @@ pub enum ErrorKind {
     Trimmed,
     /// The shard or queue does not exist (any more).
     NotFound,
+    /// The shard was handed to another consumer (Kafka rebalance): stop reading it, without
+    /// an error. Its next owner continues from the committed position.
+    Revoked,
     /// Credentials, permissions, bad configuration: retrying will not help.
     Fatal,
 }
@@ -43,6 +46,6 @@ impl SourceError {
     }
     /// Whether trying again (after a backoff, possibly reopening) can succeed.
     pub fn is_retryable(&self) -> bool {
-        !matches!(self.kind, ErrorKind::Fatal | ErrorKind::NotFound)
+        !matches!(self.kind, ErrorKind::Fatal | ErrorKind::NotFound | ErrorKind::Revoked)
     }
 }

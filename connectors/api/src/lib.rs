@@ -7,10 +7,12 @@
 mod encode;
 mod error;
 mod record;
+mod secret;
 mod source;
 pub mod time;
 
 pub use encode::{EventEncoder, ExtraFields};
 pub use error::{ErrorKind, SourceError};
 pub use record::{ItemId, Position, Record, ShardId};
+pub use secret::Secret;
 pub use source::{OrderedSource, QueueSource, ReadBatch, ShardInfo, ShardReader, StartFrom};

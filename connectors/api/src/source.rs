@@ -77,6 +77,9 @@ pub trait OrderedSource: Send + Sync + 'static {
     fn discovery_interval(&self) -> Duration {
         Duration::from_secs(30)
     }
+
+    /// Called once every shard worker has stopped: release connections, leave consumer groups.
+    async fn close(&self) {}
 }
 
 /// A queue: SQS, RabbitMQ, the in-memory queue. Messages are independent unless

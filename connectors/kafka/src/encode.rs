@@ -1,0 +1,280 @@
+//! AWS's Kafka event shape:
+//!
+//! ```json
+//! {"eventSource":"SelfManagedKafka","bootstrapServers":"b1:9092,b2:9092",
+//!  "records":{"mytopic-0":[{"topic":"mytopic","partition":0,"offset":15,"timestamp":1545084650987,
+//!    "timestampType":"CREATE_TIME","key":"cmVjb3JkS2V5","value":"eyJrZXkiOiJ2YWx1ZSJ9",
+//!    "headers":[{"headerKey":[104,101,97,100,101,114,86,97,108,117,101]}]}]}}
+//! ```
+//!
+//! MSK adds `"eventSourceArn"` after `"eventSource":"aws:kafka"`. A null key or value is left
+//! out of the record, as AWS does; header values are arrays of byte values.
+
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine;
+use bytes::Bytes;
+use esmd_api::time::iso_millis;
+use esmd_api::{EventEncoder, ExtraFields, ItemId, Position, Record, ShardId};
+use serde_json::{json, Map, Value};
+use std::fmt::Write;
+use std::sync::Arc;
+
+/// One Kafka message, as the connector hands it to the encoder.
+pub struct RawMessage<'a> {
+    pub topic: &'a str,
+    pub partition: i32,
+    pub offset: i64,
+    /// Milliseconds, and `CREATE_TIME` / `LOG_APPEND_TIME`; `None` when the broker has none.
+    pub timestamp: Option<(i64, &'static str)>,
+    pub key: Option<&'a [u8]>,
+    pub value: Option<&'a [u8]>,
+    pub headers: Vec<(&'a str, Option<&'a [u8]>)>,
+}
+
+/// Where the events say they came from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum EventSource {
+    /// `"eventSource":"SelfManagedKafka"`.
+    SelfManaged,
+    /// `"eventSource":"aws:kafka"` with the MSK cluster's ARN.
+    Msk { cluster_arn: String },
+}
+
+pub struct KafkaEncoding {
+    source: EventSource,
+    bootstrap_servers: String,
+    /// `{"eventSource":...,"bootstrapServers":...,"records":{` — the part before the key.
+    prefix: String,
+    /// What failure records call `eventSourceArn` (self-managed: a stand-in naming the topic).
+    arn: String,
+}
+
+impl KafkaEncoding {
+    pub fn new(source: EventSource, bootstrap_servers: &str, topic: &str) -> Self {
+        let mut prefix = String::from("{");
+        let arn = match &source {
+            EventSource::SelfManaged => {
+                prefix.push_str(r#""eventSource":"SelfManagedKafka","#);
+                format!("kafka://{bootstrap_servers}/{topic}")
+            }
+            EventSource::Msk { cluster_arn } => {
+                let _ = write!(prefix, r#""eventSource":"aws:kafka","eventSourceArn":{},"#, json_str(cluster_arn));
+                cluster_arn.clone()
+            }
+        };
+        let _ = write!(prefix, r#""bootstrapServers":{},"records":{{"#, json_str(bootstrap_servers));
+        KafkaEncoding { source, bootstrap_servers: bootstrap_servers.to_string(), prefix, arn }
+    }
+
+    pub fn event_source(&self) -> &EventSource {
+        &self.source
+    }
+
+    /// Turns a message into a [`Record`], encoding its event fragment once.
+    pub fn record(&self, m: &RawMessage<'_>) -> Record {
+        let (ts, ts_type) = m.timestamp.unwrap_or((-1, "NO_TIMESTAMP_TYPE"));
+        let mut s = String::with_capacity(160 + m.value.map_or(0, |v| v.len() * 4 / 3) + m.key.map_or(0, |k| k.len() * 4 / 3));
+        let _ = write!(
+            s,
+            r#"{{"topic":{},"partition":{},"offset":{},"timestamp":{},"timestampType":"{}""#,
+            json_str(m.topic),
+            m.partition,
+            m.offset,
+            ts,
+            ts_type
+        );
+        if let Some(k) = m.key {
+            s.push_str(r#","key":""#);
+            B64.encode_string(k, &mut s);
+            s.push('"');
+        }
+        if let Some(v) = m.value {
+            s.push_str(r#","value":""#);
+            B64.encode_string(v, &mut s);
+            s.push('"');
+        }
+        s.push_str(r#","headers":["#);
+        for (i, (k, v)) in m.headers.iter().enumerate() {
+            if i > 0 {
+                s.push(',');
+            }
+            let _ = write!(s, "{{{}:", json_str(k));
+            match v {
+                None => s.push_str("null"),
+                Some(bytes) => {
+                    s.push('[');
+                    for (j, b) in bytes.iter().enumerate() {
+                        if j > 0 {
+                            s.push(',');
+                        }
+                        let _ = write!(s, "{b}");
+                    }
+                    s.push(']');
+                }
+            }
+            s.push('}');
+        }
+        s.push_str("]}");
+        let arrival_ms = if ts >= 0 { ts } else { esmd_api::time::now_ms() };
+        Record {
+            position: Position::new(m.offset.to_string()),
+            partition_key: m.key.map(Bytes::copy_from_slice).unwrap_or_default(),
+            arrival_ms,
+            data: m.value.map(Bytes::copy_from_slice).unwrap_or_default(),
+            encoded: Bytes::from(s),
+            item_id: ItemId::KafkaOffset { partition: Arc::from(partition_name(m.topic, m.partition)), offset: m.offset },
+            receive_count: 0,
+        }
+    }
+}
+
+/// `topic-N`: how AWS names a partition in events, responses and failure records.
+pub fn partition_name(topic: &str, partition: i32) -> String {
+    format!("{topic}-{partition}")
+}
+
+fn json_str(s: &str) -> String {
+    Value::String(s.to_string()).to_string()
+}
+
+/// The offset a record's position spells.
+pub fn offset_of(position: &Position) -> Option<i64> {
+    position.as_str().parse().ok()
+}
+
+impl EventEncoder for KafkaEncoding {
+    fn encode_event(&self, shard: &ShardId, records: &[Record], _extra: Option<&ExtraFields>) -> Vec<u8> {
+        let size = self.envelope_size() + records.iter().map(Record::event_size).sum::<usize>();
+        let mut out = Vec::with_capacity(size);
+        out.extend_from_slice(self.prefix.as_bytes());
+        out.extend_from_slice(json_str(shard.as_str()).as_bytes());
+        out.extend_from_slice(b":[");
+        for (i, r) in records.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            out.extend_from_slice(&r.encoded);
+        }
+        out.extend_from_slice(b"]}}");
+        out
+    }
+
+    fn envelope_size(&self) -> usize {
+        // prefix + "topic-N" key (topic ≤ 249 chars, quoted) + `:[` + `]}}`
+        self.prefix.len() + 249 + 16 + 5
+    }
+
+    fn batch_info(&self, shard: &ShardId, records: &[Record]) -> (String, Value) {
+        let payload_size = self.encode_event(shard, records, None).len();
+        let mut info = Map::new();
+        info.insert("batchSize".into(), json!(records.len()));
+        info.insert("eventSourceArn".into(), json!(self.arn));
+        info.insert("bootstrapServers".into(), json!(self.bootstrap_servers));
+        info.insert("payloadSize".into(), json!(payload_size));
+        let mut records_info = Map::new();
+        if let (Some(first), Some(last)) = (records.first(), records.last()) {
+            records_info.insert(
+                shard.to_string(),
+                json!({
+                    "firstRecordOffset": first.position.as_str(),
+                    "lastRecordOffset": last.position.as_str(),
+                    "firstRecordTimestamp": iso_millis(first.arrival_ms),
+                    "lastRecordTimestamp": iso_millis(last.arrival_ms),
+                }),
+            );
+        }
+        info.insert("recordsInfo".into(), Value::Object(records_info));
+        ("KafkaBatchInfo".into(), Value::Object(info))
+    }
+
+    /// The record as the function sees it, with `value` decoded: parsed JSON when it is JSON,
+    /// else the UTF-8 string. A value that is not UTF-8 is left out, so a pattern on `value`
+    /// never matches it.
+    fn filter_target(&self, record: &Record) -> Option<Value> {
+        let mut target: Map<String, Value> = serde_json::from_slice(&record.encoded).ok()?;
+        target.remove("value");
+        if let Ok(text) = std::str::from_utf8(&record.data) {
+            let value = serde_json::from_str(text).unwrap_or_else(|_| Value::String(text.to_string()));
+            target.insert("value".into(), value);
+        }
+        Some(Value::Object(target))
+    }
+
+    fn event_source_arn(&self) -> &str {
+        &self.arn
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample(enc: &KafkaEncoding) -> Record {
+        enc.record(&RawMessage {
+            topic: "mytopic",
+            partition: 0,
+            offset: 15,
+            timestamp: Some((1545084650987, "CREATE_TIME")),
+            key: Some(b"recordKey"),
+            value: Some(br#"{"key":"value"}"#),
+            headers: vec![("headerKey", Some(b"headerValue"))],
+        })
+    }
+
+    /// AWS's documented self-managed Kafka event, byte for byte.
+    #[test]
+    fn event_matches_aws_example() {
+        let enc = KafkaEncoding::new(EventSource::SelfManaged, "b-2.demo:9092,b-1.demo:9092", "mytopic");
+        let r = sample(&enc);
+        let event = enc.encode_event(&ShardId::new("mytopic-0"), &[r.clone()], None);
+        let expected = r#"{"eventSource":"SelfManagedKafka","bootstrapServers":"b-2.demo:9092,b-1.demo:9092","records":{"mytopic-0":[{"topic":"mytopic","partition":0,"offset":15,"timestamp":1545084650987,"timestampType":"CREATE_TIME","key":"cmVjb3JkS2V5","value":"eyJrZXkiOiJ2YWx1ZSJ9","headers":[{"headerKey":[104,101,97,100,101,114,86,97,108,117,101]}]}]}}"#;
+        assert_eq!(std::str::from_utf8(&event).unwrap(), expected);
+        assert!(event.len() <= enc.envelope_size() + r.event_size());
+        assert_eq!(r.item_id.to_json(), json!({"partition": "mytopic-0", "offset": 15}));
+        assert_eq!(r.arrival_ms, 1545084650987);
+        assert_eq!(&r.partition_key[..], b"recordKey");
+    }
+
+    #[test]
+    fn msk_names_its_cluster_and_null_key_and_value_are_left_out() {
+        let arn = "arn:aws:kafka:us-east-1:123456789012:cluster/c/abc";
+        let enc = KafkaEncoding::new(EventSource::Msk { cluster_arn: arn.into() }, "b:9092", "t");
+        let r = enc.record(&RawMessage { topic: "t", partition: 3, offset: 7, timestamp: None, key: None, value: None, headers: vec![("h", None)] });
+        let event: Value = serde_json::from_slice(&enc.encode_event(&ShardId::new("t-3"), &[r.clone()], None)).unwrap();
+        assert_eq!(event["eventSource"], "aws:kafka");
+        assert_eq!(event["eventSourceArn"], arn);
+        let rec = &event["records"]["t-3"][0];
+        assert!(rec.get("key").is_none() && rec.get("value").is_none());
+        assert_eq!(rec["headers"], json!([{"h": null}]));
+        assert_eq!(rec["timestampType"], "NO_TIMESTAMP_TYPE");
+        assert!(r.partition_key.is_empty());
+        assert_eq!(enc.event_source_arn(), arn);
+    }
+
+    #[test]
+    fn batch_info_follows_aws_shape() {
+        let enc = KafkaEncoding::new(EventSource::SelfManaged, "b:9092", "mytopic");
+        let a = sample(&enc);
+        let (key, info) = enc.batch_info(&ShardId::new("mytopic-0"), &[a.clone(), a]);
+        assert_eq!(key, "KafkaBatchInfo");
+        assert_eq!(info["batchSize"], 2);
+        assert_eq!(info["bootstrapServers"], "b:9092");
+        assert_eq!(info["eventSourceArn"], "kafka://b:9092/mytopic");
+        let ri = &info["recordsInfo"]["mytopic-0"];
+        assert_eq!(ri["firstRecordOffset"], "15");
+        assert_eq!(ri["firstRecordTimestamp"], "2018-12-17T22:10:50.987Z");
+        assert!(info["payloadSize"].as_u64().unwrap() > 200);
+    }
+
+    #[test]
+    fn filters_see_the_decoded_value() {
+        let enc = KafkaEncoding::new(EventSource::SelfManaged, "b:9092", "mytopic");
+        let t = enc.filter_target(&sample(&enc)).unwrap();
+        assert_eq!(t["value"], json!({"key": "value"}));
+        assert_eq!(t["topic"], "mytopic");
+        let plain = enc.record(&RawMessage { topic: "t", partition: 0, offset: 1, timestamp: None, key: None, value: Some(b"hello"), headers: vec![] });
+        assert_eq!(enc.filter_target(&plain).unwrap()["value"], "hello");
+        let binary = enc.record(&RawMessage { topic: "t", partition: 0, offset: 1, timestamp: None, key: None, value: Some(&[0xff, 0xfe]), headers: vec![] });
+        assert!(enc.filter_target(&binary).unwrap().get("value").is_none());
+    }
+}

@@ -1,0 +1,246 @@
+//! The consumer group: which partitions this consumer owns, and the rebalance protocol.
+//!
+//! Each assigned partition gets its own librdkafka queue (split from the consumer's queue before
+//! the partition is assigned, so no message of it ever lands in the shared queue). The queue is
+//! owned by exactly one reader at a time; readers hand it, and anything they read too late,
+//! to the next reader of the partition.
+//!
+//! Every assignment of a partition gets a new *epoch*. A reader opened under an older epoch
+//! stops at its next read, and its commits are ignored: after a rebalance only the current
+//! owner moves the group's offset. On revoke the finished offsets are committed synchronously
+//! before the partition is handed over.
+
+use crate::encode::{partition_name, KafkaEncoding};
+use esmd_api::{Record, ShardId, StartFrom};
+use rdkafka::client::ClientContext;
+use rdkafka::consumer::stream_consumer::StreamPartitionQueue;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, RebalanceProtocol, StreamConsumer};
+use rdkafka::error::{KafkaError, KafkaResult};
+use rdkafka::types::RDKafkaRespErr;
+use rdkafka::{Offset, TopicPartitionList};
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard, OnceLock, Weak};
+use std::time::Duration;
+
+pub(crate) type Queue = StreamPartitionQueue<GroupContext>;
+pub(crate) type KConsumer = StreamConsumer<GroupContext>;
+
+/// How long group calls made inside a rebalance (committed offsets, offsets for times, the
+/// final commit) may take.
+const GROUP_CALL_TIMEOUT: Duration = Duration::from_secs(10);
+
+#[derive(Default)]
+pub(crate) struct Slot {
+    /// `Some` while the partition is assigned to this consumer.
+    pub epoch: Option<u64>,
+    /// The partition's queue while no reader holds it.
+    pub queue: Option<Queue>,
+    /// Records a reader took from the queue after its epoch ended: the next reader delivers
+    /// them first, so nothing fetched for the new assignment is lost.
+    pub stash: Vec<Record>,
+    /// The next offset to commit: everything below it is finished.
+    pub finished: Option<i64>,
+}
+
+#[derive(Default)]
+pub(crate) struct GroupState {
+    next_epoch: u64,
+    pub slots: BTreeMap<i32, Slot>,
+}
+
+impl GroupState {
+    pub fn epoch(&self, partition: i32) -> Option<u64> {
+        self.slots.get(&partition).and_then(|s| s.epoch)
+    }
+}
+
+/// What the consumer's context, the source and the readers share.
+pub(crate) struct Shared {
+    pub mapping: String,
+    pub topic: String,
+    pub start: StartFrom,
+    pub encoding: KafkaEncoding,
+    pub consumer: OnceLock<Weak<KConsumer>>,
+    state: Mutex<GroupState>,
+    /// librdkafka errors seen by the group (connection, authentication, fetch), for metrics.
+    pub errors: AtomicU64,
+    /// Set by the commit callback when an asynchronous commit failed; the next commit reports it.
+    pub commit_failed: Mutex<Option<String>>,
+}
+
+impl Shared {
+    pub fn new(mapping: String, topic: String, start: StartFrom, encoding: KafkaEncoding) -> Self {
+        Shared {
+            mapping,
+            topic,
+            start,
+            encoding,
+            consumer: OnceLock::new(),
+            state: Mutex::new(GroupState::default()),
+            errors: AtomicU64::new(0),
+            commit_failed: Mutex::new(None),
+        }
+    }
+
+    pub fn lock(&self) -> MutexGuard<'_, GroupState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn shard_id(&self, partition: i32) -> ShardId {
+        ShardId::new(partition_name(&self.topic, partition))
+    }
+
+    /// Drops every queue the group holds. Queues keep the consumer alive, so this must run
+    /// before the consumer can close.
+    pub fn release_queues(&self) {
+        let mut state = self.lock();
+        for slot in state.slots.values_mut() {
+            slot.queue = None;
+        }
+    }
+
+    fn assign(&self, base: &BaseConsumer<GroupContext>, tpl: &mut TopicPartitionList) -> KafkaResult<()> {
+        let ours: Vec<i32> = tpl.elements_for_topic(&self.topic).iter().map(|e| e.partition()).collect();
+        if let StartFrom::AtTimestamp(ts) = self.start {
+            self.seed_timestamps(base, tpl, ts)?;
+        }
+        // Split before assigning: librdkafka then never forwards the partition to the shared
+        // queue, so no message can be read by anyone but the partition's reader.
+        let consumer = self.consumer.get().and_then(Weak::upgrade);
+        {
+            let mut state = self.lock();
+            for p in &ours {
+                state.next_epoch += 1;
+                let epoch = state.next_epoch;
+                let slot = state.slots.entry(*p).or_default();
+                slot.epoch = Some(epoch);
+                slot.finished = None;
+                // A queue still held by the previous reader is handed back when it stops.
+                if slot.queue.is_none() {
+                    if let Some(c) = &consumer {
+                        slot.queue = c.split_partition_queue(&self.topic, *p);
+                    }
+                }
+            }
+        }
+        // Dropping the last handle inside a callback would destroy the consumer from its own
+        // thread; the source keeps one, so this one is never the last.
+        drop(consumer);
+        match base.rebalance_protocol() {
+            RebalanceProtocol::Cooperative => base.incremental_assign(tpl)?,
+            _ => base.assign(tpl)?,
+        }
+        tracing::info!(mapping = %self.mapping, topic = %self.topic, partitions = ?ours, "partitions assigned");
+        Ok(())
+    }
+
+    /// AT_TIMESTAMP: partitions the group has no offset for start at the first record at or
+    /// after the timestamp. Committed offsets win.
+    fn seed_timestamps(&self, base: &BaseConsumer<GroupContext>, tpl: &mut TopicPartitionList, ts: i64) -> KafkaResult<()> {
+        let committed = base.committed_offsets(tpl.clone(), GROUP_CALL_TIMEOUT)?;
+        let mut by_time = TopicPartitionList::new();
+        for e in committed.elements() {
+            if e.offset() == Offset::Invalid {
+                by_time.add_partition_offset(e.topic(), e.partition(), Offset::Offset(ts))?;
+            }
+        }
+        if by_time.count() == 0 {
+            return Ok(());
+        }
+        let found = base.offsets_for_times(by_time, GROUP_CALL_TIMEOUT)?;
+        for e in found.elements() {
+            // No record at or after the time: start at the end.
+            let offset = match e.offset() {
+                Offset::Offset(o) if o >= 0 => Offset::Offset(o),
+                _ => Offset::End,
+            };
+            tpl.set_partition_offset(e.topic(), e.partition(), offset)?;
+        }
+        Ok(())
+    }
+
+    fn revoke(&self, base: &BaseConsumer<GroupContext>, tpl: &TopicPartitionList) {
+        let mut finished = TopicPartitionList::new();
+        let mut revoked = Vec::new();
+        {
+            let mut state = self.lock();
+            for e in tpl.elements_for_topic(&self.topic) {
+                if let Some(slot) = state.slots.get_mut(&e.partition()) {
+                    slot.epoch = None;
+                    if let Some(next) = slot.finished.take() {
+                        let _ = finished.add_partition_offset(&self.topic, e.partition(), Offset::Offset(next));
+                    }
+                }
+                revoked.push(e.partition());
+            }
+        }
+        // Hand over only what is finished: the watermark each reader committed.
+        if finished.count() > 0 {
+            if let Err(e) = base.commit(&finished, CommitMode::Sync) {
+                self.errors.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(mapping = %self.mapping, error = %e, "final commit before handing partitions over failed; the next owner replays from the last commit");
+            }
+        }
+        let result = match base.rebalance_protocol() {
+            RebalanceProtocol::Cooperative => base.incremental_unassign(tpl),
+            _ => base.unassign(),
+        };
+        if let Err(e) = result {
+            tracing::warn!(mapping = %self.mapping, error = %e, "unassign failed");
+        }
+        tracing::info!(mapping = %self.mapping, topic = %self.topic, partitions = ?revoked, "partitions revoked");
+    }
+}
+
+/// The consumer's context: logs, errors and the rebalance protocol.
+pub(crate) struct GroupContext {
+    pub shared: std::sync::Arc<Shared>,
+}
+
+impl ClientContext for GroupContext {
+    fn log(&self, level: rdkafka::config::RDKafkaLogLevel, fac: &str, log_message: &str) {
+        use rdkafka::config::RDKafkaLogLevel::*;
+        match level {
+            Emerg | Alert | Critical | Error => tracing::error!(mapping = %self.shared.mapping, facility = fac, "librdkafka: {log_message}"),
+            Warning => tracing::warn!(mapping = %self.shared.mapping, facility = fac, "librdkafka: {log_message}"),
+            Notice | Info => tracing::info!(mapping = %self.shared.mapping, facility = fac, "librdkafka: {log_message}"),
+            Debug => tracing::debug!(mapping = %self.shared.mapping, facility = fac, "librdkafka: {log_message}"),
+        }
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        self.shared.errors.fetch_add(1, Ordering::Relaxed);
+        tracing::warn!(mapping = %self.shared.mapping, error = %error, "kafka: {reason}");
+    }
+}
+
+impl ConsumerContext for GroupContext {
+    fn rebalance(&self, base: &BaseConsumer<Self>, err: RDKafkaRespErr, tpl: &mut TopicPartitionList) {
+        match err {
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
+                if let Err(e) = self.shared.assign(base, tpl) {
+                    self.shared.errors.fetch_add(1, Ordering::Relaxed);
+                    tracing::error!(mapping = %self.shared.mapping, error = %e, "assigning partitions failed; leaving them to the group");
+                    self.shared.revoke(base, tpl);
+                }
+            }
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => self.shared.revoke(base, tpl),
+            other => {
+                self.shared.errors.fetch_add(1, Ordering::Relaxed);
+                tracing::error!(mapping = %self.shared.mapping, error = ?other, "rebalance failed; dropping the assignment");
+                self.shared.revoke(base, tpl);
+            }
+        }
+    }
+
+    fn commit_callback(&self, result: KafkaResult<()>, offsets: &TopicPartitionList) {
+        if let Err(e) = result {
+            // "No offset" means there was nothing new to commit.
+            if !matches!(e, KafkaError::ConsumerCommit(rdkafka::error::RDKafkaErrorCode::NoOffset)) {
+                tracing::warn!(mapping = %self.shared.mapping, error = %e, offsets = ?offsets, "offset commit failed");
+                *self.shared.commit_failed.lock().unwrap_or_else(|e| e.into_inner()) = Some(e.to_string());
+            }
+        }
+    }
+}

@@ -1,0 +1,435 @@
+//! [`KafkaSource`]: a topic read by a consumer group, each assigned partition a shard.
+
+use crate::config::KafkaSourceConfig;
+use crate::encode::{offset_of, EventSource, KafkaEncoding, RawMessage};
+use crate::group::{GroupContext, KConsumer, Queue, Shared};
+use async_trait::async_trait;
+use esmd_api::{ErrorKind, EventEncoder, OrderedSource, Position, ReadBatch, Record, ShardInfo, ShardReader, SourceError, StartFrom};
+use futures_util::FutureExt;
+use rdkafka::consumer::{CommitMode, Consumer};
+use rdkafka::error::KafkaError;
+use rdkafka::message::{BorrowedMessage, Headers, Message};
+use rdkafka::{ClientConfig, Offset, Timestamp, TopicPartitionList};
+use std::ffi::CString;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{oneshot, watch};
+
+/// How long a read waits for the first message before returning an empty batch (the engine
+/// then writes checkpoints and reads again).
+const READ_WAIT: Duration = Duration::from_millis(250);
+
+pub struct KafkaOptions {
+    /// The mapping's name: the default consumer group derives from it.
+    pub mapping: String,
+    pub config: KafkaSourceConfig,
+    /// Used for partitions the group has no committed offset for. `After` is not a starting
+    /// position here: the group's offsets are the checkpoint.
+    pub starting_position: StartFrom,
+}
+
+/// A Kafka topic as an ordered log. See the crate docs for the guarantees.
+pub struct KafkaSource {
+    shared: Arc<Shared>,
+    encoder: Arc<dyn EventEncoder>,
+    consumer: Mutex<Option<Arc<KConsumer>>>,
+    stop: watch::Sender<bool>,
+    closed: Mutex<Option<oneshot::Receiver<()>>>,
+}
+
+fn kafka_error(context: &str, e: KafkaError) -> SourceError {
+    use rdkafka::error::RDKafkaErrorCode as C;
+    let kind = match e.rdkafka_error_code() {
+        Some(C::SaslAuthenticationFailed | C::TopicAuthorizationFailed | C::GroupAuthorizationFailed | C::Authentication | C::InvalidConfig | C::UnknownTopic | C::UnknownTopicOrPartition) => {
+            ErrorKind::Fatal
+        }
+        _ => ErrorKind::Transient,
+    };
+    SourceError::new(kind, format!("{context}: {e}")).with_cause(e)
+}
+
+impl KafkaSource {
+    /// Creates the consumer and joins the group. Fails on configuration librdkafka rejects.
+    pub fn new(opts: KafkaOptions) -> Result<Self, SourceError> {
+        let cfg = &opts.config;
+        let event_source = match &cfg.cluster_arn {
+            Some(arn) => EventSource::Msk { cluster_arn: arn.clone() },
+            None => EventSource::SelfManaged,
+        };
+        let encoding = KafkaEncoding::new(event_source, &cfg.bootstrap_string(), &cfg.topic);
+        let shared = Arc::new(Shared::new(opts.mapping.clone(), cfg.topic.clone(), opts.starting_position.clone(), encoding));
+
+        let mut client = ClientConfig::new();
+        for (k, v) in cfg.client_properties() {
+            client.set(k, v);
+        }
+        let reset = match opts.starting_position {
+            StartFrom::Latest => "latest",
+            _ => "earliest",
+        };
+        client
+            .set("group.id", cfg.group_id(&opts.mapping))
+            .set("enable.auto.commit", "false")
+            .set("enable.auto.offset.store", "false")
+            .set("enable.partition.eof", "false")
+            .set("auto.offset.reset", reset);
+        // Bounded prefetch per partition: a slow function holds back its own partition, not
+        // memory.
+        if !cfg.properties.contains_key("queued.max.messages.kbytes") {
+            client.set("queued.max.messages.kbytes", "65536");
+        }
+        let consumer: KConsumer = client
+            .create_with_context(GroupContext { shared: shared.clone() })
+            .map_err(|e| SourceError::fatal(format!("kafka consumer: {e}")).with_cause(e))?;
+        let consumer = Arc::new(consumer);
+        let _ = shared.consumer.set(Arc::downgrade(&consumer));
+        consumer.subscribe(&[&cfg.topic]).map_err(|e| kafka_error("subscribe", e))?;
+
+        // Group events (joins, rebalances, errors) are served by polling the consumer's own
+        // queue. A thread of its own: rebalance callbacks make blocking group calls.
+        let (stop, mut stopped) = watch::channel(false);
+        let (closed_tx, closed_rx) = oneshot::channel();
+        let poller = consumer.clone();
+        let thread_shared = shared.clone();
+        std::thread::Builder::new()
+            .name(format!("kafka-group-{}", opts.mapping))
+            .spawn(move || {
+                let rt = match tokio::runtime::Builder::new_current_thread().enable_time().build() {
+                    Ok(rt) => rt,
+                    Err(e) => {
+                        tracing::error!(error = %e, "kafka: cannot start the group thread's runtime");
+                        return;
+                    }
+                };
+                rt.block_on(async {
+                    loop {
+                        tokio::select! {
+                            m = poller.recv() => match m {
+                                // Never expected: every partition has its own queue.
+                                Ok(m) => tracing::error!(mapping = %thread_shared.mapping, partition = m.partition(), offset = m.offset(), "kafka: message on the group queue; it is redelivered after the next rebalance"),
+                                Err(e) => {
+                                    thread_shared.errors.fetch_add(1, Ordering::Relaxed);
+                                    tracing::warn!(mapping = %thread_shared.mapping, error = %e, "kafka consumer error");
+                                }
+                            },
+                            _ = stopped.changed() => break,
+                        }
+                    }
+                });
+                // Queues hold the consumer; with them gone this is the last handle, and dropping
+                // it leaves the group (revoking, and committing what is finished) on this thread.
+                thread_shared.release_queues();
+                drop(poller);
+                let _ = closed_tx.send(());
+            })
+            .map_err(|e| SourceError::fatal(format!("kafka: cannot start the group thread: {e}")))?;
+
+        Ok(KafkaSource {
+            encoder: Arc::new(SharedEncoder(shared.clone())),
+            shared,
+            consumer: Mutex::new(Some(consumer)),
+            stop,
+            closed: Mutex::new(Some(closed_rx)),
+        })
+    }
+
+    /// librdkafka errors seen so far (connections, authentication, rebalances).
+    pub fn error_count(&self) -> u64 {
+        self.shared.errors.load(Ordering::Relaxed)
+    }
+
+    fn consumer(&self) -> Option<Arc<KConsumer>> {
+        self.consumer.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    fn begin_close(&self) {
+        self.shared.release_queues();
+        self.consumer.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let _ = self.stop.send(true);
+    }
+}
+
+impl Drop for KafkaSource {
+    fn drop(&mut self) {
+        // Without close(): the group thread still leaves the group, unobserved.
+        self.begin_close();
+    }
+}
+
+/// The encoder lives in the shared state so readers can use it without another handle.
+struct SharedEncoder(Arc<Shared>);
+
+impl EventEncoder for SharedEncoder {
+    fn encode_event(&self, shard: &esmd_api::ShardId, records: &[Record], extra: Option<&esmd_api::ExtraFields>) -> Vec<u8> {
+        self.0.encoding.encode_event(shard, records, extra)
+    }
+    fn envelope_size(&self) -> usize {
+        self.0.encoding.envelope_size()
+    }
+    fn batch_info(&self, shard: &esmd_api::ShardId, records: &[Record]) -> (String, serde_json::Value) {
+        self.0.encoding.batch_info(shard, records)
+    }
+    fn filter_target(&self, record: &Record) -> Option<serde_json::Value> {
+        self.0.encoding.filter_target(record)
+    }
+    fn event_source_arn(&self) -> &str {
+        self.0.encoding.event_source_arn()
+    }
+}
+
+#[async_trait]
+impl OrderedSource for KafkaSource {
+    fn kind(&self) -> &'static str {
+        "kafka"
+    }
+
+    fn encoder(&self) -> Arc<dyn EventEncoder> {
+        self.encoder.clone()
+    }
+
+    /// The partitions assigned to this consumer now.
+    async fn list_shards(&self) -> Result<Vec<ShardInfo>, SourceError> {
+        let state = self.shared.lock();
+        Ok(state
+            .slots
+            .iter()
+            .filter(|(_, s)| s.epoch.is_some())
+            .map(|(p, _)| ShardInfo { id: self.shared.shard_id(*p), parents: Vec::new() })
+            .collect())
+    }
+
+    /// Takes the partition's queue. The group's committed offset (or the starting position)
+    /// decides where reading starts; `from` is not used, because after a rebalance the local
+    /// checkpoint may be behind what another consumer already committed.
+    async fn open(&self, shard: &ShardInfo, _from: StartFrom) -> Result<Box<dyn ShardReader>, SourceError> {
+        let partition = shard
+            .id
+            .as_str()
+            .strip_prefix(&format!("{}-", self.shared.topic))
+            .and_then(|p| p.parse::<i32>().ok())
+            .ok_or_else(|| SourceError::fatal(format!("{} is not a partition of {}", shard.id, self.shared.topic)))?;
+        let consumer = self.consumer().ok_or_else(|| SourceError::new(ErrorKind::Revoked, "kafka source is closing"))?;
+        let mut state = self.shared.lock();
+        let Some(slot) = state.slots.get_mut(&partition) else {
+            return Err(SourceError::new(ErrorKind::Revoked, format!("{} is not assigned to this consumer", shard.id)));
+        };
+        let Some(epoch) = slot.epoch else {
+            return Err(SourceError::new(ErrorKind::Revoked, format!("{} is not assigned to this consumer", shard.id)));
+        };
+        let Some(queue) = slot.queue.take() else {
+            // The previous reader has not stopped yet; it hands the queue back when it does.
+            return Err(SourceError::transient(format!("{}: the previous reader still holds the partition", shard.id)));
+        };
+        let stash = std::mem::take(&mut slot.stash);
+        let topic_c = CString::new(self.shared.topic.clone()).map_err(|_| SourceError::fatal("topic name contains a NUL byte"))?;
+        Ok(Box::new(KafkaReader {
+            shared: self.shared.clone(),
+            consumer,
+            partition,
+            epoch,
+            dedupe_through: stash.last().and_then(|r| offset_of(&r.position)),
+            stash,
+            queue: Some(queue),
+            topic_c,
+            next_offset: None,
+        }))
+    }
+
+    fn idle_poll_interval(&self) -> Duration {
+        // Reads wait for messages themselves.
+        Duration::ZERO
+    }
+
+    fn discovery_interval(&self) -> Duration {
+        // Listing reads local state; a rebalance should move workers within moments.
+        Duration::from_millis(200)
+    }
+
+    async fn close(&self) {
+        self.begin_close();
+        let closed = self.closed.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(rx) = closed {
+            if tokio::time::timeout(Duration::from_secs(30), rx).await.is_err() {
+                tracing::warn!(mapping = %self.shared.mapping, "kafka consumer did not leave the group within 30 s");
+            }
+        }
+    }
+}
+
+/// Reads one partition. Owns the partition's queue until dropped, then hands it back.
+pub struct KafkaReader {
+    shared: Arc<Shared>,
+    consumer: Arc<KConsumer>,
+    partition: i32,
+    epoch: u64,
+    /// Records read by the previous reader after its assignment ended; delivered first.
+    stash: Vec<Record>,
+    /// The new assignment fetches again from the committed offset: skip what the stash held.
+    dedupe_through: Option<i64>,
+    queue: Option<Queue>,
+    topic_c: CString,
+    /// The offset after the last record returned.
+    next_offset: Option<i64>,
+}
+
+impl KafkaReader {
+    fn current(&self) -> bool {
+        self.shared.lock().epoch(self.partition) == Some(self.epoch)
+    }
+
+    fn revoked(&self) -> SourceError {
+        SourceError::new(ErrorKind::Revoked, format!("{} was revoked from this consumer", self.shared.shard_id(self.partition)))
+    }
+
+    fn convert(&self, m: &BorrowedMessage<'_>) -> Record {
+        let timestamp = match m.timestamp() {
+            Timestamp::CreateTime(t) => Some((t, "CREATE_TIME")),
+            Timestamp::LogAppendTime(t) => Some((t, "LOG_APPEND_TIME")),
+            Timestamp::NotAvailable => None,
+        };
+        let headers = m.headers().map(|h| h.iter().map(|h| (h.key, h.value)).collect()).unwrap_or_default();
+        self.shared.encoding.record(&RawMessage {
+            topic: m.topic(),
+            partition: m.partition(),
+            offset: m.offset(),
+            timestamp,
+            key: m.key(),
+            value: m.payload(),
+            headers,
+        })
+    }
+
+    /// Records still in the partition after what was read: high watermark − next offset, from
+    /// librdkafka's cached watermarks (no request to the broker).
+    fn backlog(&self) -> Option<u64> {
+        let next = self.committed_or_read()?;
+        let (mut low, mut high) = (0i64, 0i64);
+        // SAFETY: the consumer handle is alive for the call, the topic is a valid C string, and
+        // librdkafka only writes the two out-parameters.
+        let err = unsafe {
+            rdkafka::bindings::rd_kafka_get_watermark_offsets(
+                self.consumer.client().native_ptr(),
+                self.topic_c.as_ptr(),
+                self.partition,
+                &mut low,
+                &mut high,
+            )
+        };
+        (err == rdkafka::bindings::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR && high >= 0).then(|| (high - next).max(0) as u64)
+    }
+
+    /// AWS's OffsetLag counts from the committed offset.
+    fn committed_or_read(&self) -> Option<i64> {
+        self.shared.lock().slots.get(&self.partition).and_then(|s| s.finished).or(self.next_offset)
+    }
+
+    fn accept(&mut self, record: Record, out: &mut Vec<Record>) {
+        if let (Some(through), Some(offset)) = (self.dedupe_through, offset_of(&record.position)) {
+            if offset <= through {
+                return;
+            }
+            self.dedupe_through = None;
+        }
+        if let Some(o) = offset_of(&record.position) {
+            self.next_offset = Some(o + 1);
+        }
+        out.push(record);
+    }
+}
+
+impl Drop for KafkaReader {
+    fn drop(&mut self) {
+        // Hand the queue (and anything not delivered) to the partition's next reader.
+        let mut state = self.shared.lock();
+        let slot = state.slots.entry(self.partition).or_default();
+        if let Some(q) = self.queue.take() {
+            slot.queue = Some(q);
+        }
+        let mut rest = std::mem::take(&mut self.stash);
+        rest.append(&mut slot.stash);
+        slot.stash = rest;
+    }
+}
+
+#[async_trait]
+impl ShardReader for KafkaReader {
+    async fn read(&mut self, max_records: usize) -> Result<ReadBatch, SourceError> {
+        if !self.stash.is_empty() {
+            let n = max_records.min(self.stash.len());
+            let records: Vec<Record> = self.stash.drain(..n).collect();
+            if let Some(o) = records.last().and_then(|r| offset_of(&r.position)) {
+                self.next_offset = Some(o + 1);
+            }
+            return Ok(ReadBatch { records, end_of_shard: false, behind_ms: None, backlog: self.backlog() });
+        }
+        if !self.current() {
+            return Err(self.revoked());
+        }
+        let Some(queue) = self.queue.take() else { return Err(self.revoked()) };
+        let mut out = Vec::new();
+        let mut error = None;
+        match tokio::time::timeout(READ_WAIT, queue.recv()).await {
+            Err(_) => {}
+            Ok(Err(e)) => error = Some(e),
+            Ok(Ok(m)) => {
+                let r = self.convert(&m);
+                drop(m);
+                self.accept(r, &mut out);
+                while out.len() < max_records {
+                    match queue.recv().now_or_never() {
+                        Some(Ok(m)) => {
+                            let r = self.convert(&m);
+                            drop(m);
+                            self.accept(r, &mut out);
+                        }
+                        Some(Err(e)) => {
+                            error = Some(e);
+                            break;
+                        }
+                        None => break,
+                    }
+                }
+            }
+        }
+        self.queue = Some(queue);
+        // Read after the assignment ended: these belong to the partition's next reader.
+        if !self.current() {
+            self.stash = out;
+            return Err(self.revoked());
+        }
+        if out.is_empty() {
+            if let Some(e) = error {
+                return Err(kafka_error(&format!("fetch {}", self.shared.shard_id(self.partition)), e));
+            }
+        } else if let Some(e) = error {
+            tracing::warn!(mapping = %self.shared.mapping, partition = self.partition, error = %e, "kafka fetch error after a partial read");
+        }
+        Ok(ReadBatch { records: out, end_of_shard: false, behind_ms: None, backlog: self.backlog() })
+    }
+
+    /// Commits everything up to and including `position` to the group, unless the partition
+    /// has been handed to another consumer meanwhile.
+    async fn commit(&mut self, position: &Position) -> Result<(), SourceError> {
+        let offset = offset_of(position).ok_or_else(|| SourceError::fatal(format!("{position} is not a Kafka offset")))?;
+        let next = offset + 1;
+        {
+            let mut state = self.shared.lock();
+            let Some(slot) = state.slots.get_mut(&self.partition) else { return Ok(()) };
+            if slot.epoch != Some(self.epoch) {
+                return Ok(());
+            }
+            slot.finished = Some(next);
+        }
+        let previous_failure = self.shared.commit_failed.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let mut tpl = TopicPartitionList::new();
+        tpl.add_partition_offset(&self.shared.topic, self.partition, Offset::Offset(next))
+            .map_err(|e| kafka_error("commit", e))?;
+        // Asynchronous: the offset only moves forward, and revoke/close commit synchronously.
+        self.consumer.commit(&tpl, CommitMode::Async).map_err(|e| kafka_error("commit", e))?;
+        match previous_failure {
+            Some(e) => Err(SourceError::transient(format!("an earlier offset commit failed: {e}"))),
+            None => Ok(()),
+        }
+    }
+}

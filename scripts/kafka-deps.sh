@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Installs tansu, the independent Kafka-protocol broker the Kafka tests run against, into
+# target/test-tools/tansu. Idempotent: does nothing when the pinned version is already there.
+#
+#   tansu broker  target/test-tools/tansu/bin/tansu
+#
+# Tests find it there, or at $ESMD_TANSU. A missing binary fails those tests with a pointer to
+# this script; it never skips them. A cold install compiles for about 12 minutes.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Pinned: 0.6.0 with sqlite storage was verified with connectors/kafka/tests/tansu.rs. Its
+# memory storage was seen to skip and duplicate records when a consumer fetches from the middle
+# of a record batch, so the tests use sqlite only.
+TANSU_VERSION="0.6.0"
+ROOT="target/test-tools/tansu"
+BIN="$ROOT/bin/tansu"
+
+installed_version() {
+  [[ -f "$ROOT/.version" ]] && cat "$ROOT/.version" || true
+}
+
+if [[ -x "$BIN" && "$(installed_version)" == "$TANSU_VERSION" ]]; then
+  echo "kafka-deps: tansu $TANSU_VERSION already installed at $BIN"
+  exit 0
+fi
+
+echo "kafka-deps: installing tansu $TANSU_VERSION into $ROOT (cold: ~12 minutes)"
+mkdir -p "$ROOT"
+# Its own target dir, so the workspace's Cargo.lock and build cache are not disturbed.
+CARGO_TARGET_DIR="target/test-tools/tansu-build" \
+  cargo install tansu --version "$TANSU_VERSION" --locked --no-default-features \
+  --features libsql --root "$ROOT" --quiet
+echo "$TANSU_VERSION" > "$ROOT/.version"
+# The build tree is only needed to rebuild; drop it to keep target/ small.
+rm -rf target/test-tools/tansu-build
+echo "kafka-deps: tansu at $BIN"

@@ -1,0 +1,224 @@
+//! Kafka helpers for tests, with the raw rdkafka client (never esmd's code): producing,
+//! reading a topic, committed offsets and high watermarks; and [`Tansu`], an independent
+//! Kafka-protocol broker started on a free port.
+
+use base64::Engine as _;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::Message as _;
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// (partition name `topic-N`, offset, key, value) of each record of a Kafka event.
+pub fn kafka_records(event: &Value) -> Vec<(String, i64, String, String)> {
+    let b64 = |v: &Value| String::from_utf8_lossy(&base64::engine::general_purpose::STANDARD.decode(v.as_str().unwrap_or_default()).unwrap_or_default()).into_owned();
+    let mut out = Vec::new();
+    if let Some(map) = event["records"].as_object() {
+        for (partition, records) in map {
+            for r in records.as_array().into_iter().flatten() {
+                out.push((partition.clone(), r["offset"].as_i64().unwrap_or(-1), b64(&r["key"]), b64(&r["value"])));
+            }
+        }
+    }
+    out
+}
+
+pub struct Message {
+    pub partition: Option<i32>,
+    pub key: Option<String>,
+    pub value: String,
+    /// CreateTime in ms; `None` = now.
+    pub timestamp: Option<i64>,
+}
+
+impl Message {
+    pub fn keyed(key: impl Into<String>, value: impl Into<String>) -> Self {
+        Message { partition: None, key: Some(key.into()), value: value.into(), timestamp: None }
+    }
+}
+
+/// Produces `messages` in order (acks=all) and waits for every acknowledgement.
+pub async fn produce(bootstrap: &str, topic: &str, messages: impl IntoIterator<Item = Message>) {
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("acks", "all")
+        .set("enable.idempotence", "true")
+        .set("linger.ms", "5")
+        .create()
+        .expect("producer");
+    let mut pending = Vec::new();
+    for m in messages {
+        let mut record: FutureRecord<'_, str, str> = FutureRecord::to(topic).payload(&m.value);
+        if let Some(k) = &m.key {
+            record = record.key(k);
+        }
+        if let Some(p) = m.partition {
+            record = record.partition(p);
+        }
+        if let Some(t) = m.timestamp {
+            record = record.timestamp(t);
+        }
+        loop {
+            match producer.send_result(record) {
+                Ok(f) => {
+                    pending.push(f);
+                    break;
+                }
+                Err((_, r)) => {
+                    record = r;
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+            }
+        }
+    }
+    for f in pending {
+        f.await.expect("delivered").expect("acknowledged");
+    }
+}
+
+fn consumer(bootstrap: &str, group: &str) -> BaseConsumer {
+    ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", group)
+        .set("enable.auto.commit", "false")
+        .set("auto.offset.reset", "earliest")
+        .create()
+        .expect("consumer")
+}
+
+/// The group's committed offset per partition (-1: none).
+pub async fn committed(bootstrap: &str, group: &str, topic: &str, partitions: i32) -> Vec<i64> {
+    let (bootstrap, group, topic) = (bootstrap.to_string(), group.to_string(), topic.to_string());
+    tokio::task::spawn_blocking(move || {
+        let c = consumer(&bootstrap, &group);
+        let mut tpl = TopicPartitionList::new();
+        for p in 0..partitions {
+            tpl.add_partition(&topic, p);
+        }
+        let got = c.committed_offsets(tpl, Duration::from_secs(10)).expect("committed offsets");
+        (0..partitions)
+            .map(|p| match got.find_partition(&topic, p).map(|e| e.offset()) {
+                Some(Offset::Offset(o)) => o,
+                _ => -1,
+            })
+            .collect()
+    })
+    .await
+    .expect("join")
+}
+
+/// The high watermark (next offset to be written) per partition.
+pub async fn high_watermarks(bootstrap: &str, topic: &str, partitions: i32) -> Vec<i64> {
+    let (bootstrap, topic) = (bootstrap.to_string(), topic.to_string());
+    tokio::task::spawn_blocking(move || {
+        let c = consumer(&bootstrap, "esmd-test-watermarks");
+        (0..partitions).map(|p| c.fetch_watermarks(&topic, p, Duration::from_secs(10)).expect("watermarks").1).collect()
+    })
+    .await
+    .expect("join")
+}
+
+/// Waits until the group has committed every partition's high watermark.
+pub async fn wait_all_committed(bootstrap: &str, group: &str, topic: &str, partitions: i32, timeout: Duration) -> Vec<i64> {
+    let start = Instant::now();
+    let high = high_watermarks(bootstrap, topic, partitions).await;
+    loop {
+        let c = committed(bootstrap, group, topic, partitions).await;
+        if c == high {
+            return c;
+        }
+        assert!(start.elapsed() < timeout, "committed {c:?}, high watermarks {high:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Reads `n` messages of `topic` from the beginning: (key, value).
+pub async fn read_topic(bootstrap: &str, topic: &str, n: usize, timeout: Duration) -> Vec<(Option<String>, String)> {
+    let (bootstrap, topic) = (bootstrap.to_string(), topic.to_string());
+    tokio::task::spawn_blocking(move || {
+        let c = consumer(&bootstrap, &format!("esmd-test-reader-{}", uuid_like()));
+        c.subscribe(&[&topic]).expect("subscribe");
+        let start = Instant::now();
+        let mut out = Vec::new();
+        while out.len() < n && start.elapsed() < timeout {
+            if let Some(Ok(m)) = c.poll(Duration::from_millis(100)) {
+                out.push((m.key().map(|k| String::from_utf8_lossy(k).into_owned()), String::from_utf8_lossy(m.payload().unwrap_or_default()).into_owned()));
+            }
+        }
+        out
+    })
+    .await
+    .expect("join")
+}
+
+fn uuid_like() -> String {
+    format!("{:x}", std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos())
+}
+
+pub async fn create_topic(bootstrap: &str, topic: &str, partitions: i32) {
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new().set("bootstrap.servers", bootstrap).create().expect("admin");
+    let results = admin
+        .create_topics(&[NewTopic::new(topic, partitions, TopicReplication::Fixed(1))], &AdminOptions::new().operation_timeout(Some(Duration::from_secs(10))))
+        .await
+        .expect("create topics");
+    for r in results {
+        r.expect("topic created");
+    }
+}
+
+/// tansu, a Kafka-protocol broker (crates.io), with sqlite storage in a temporary directory.
+/// Installed by `scripts/kafka-deps.sh`; a missing binary fails the test.
+pub struct Tansu {
+    child: Child,
+    pub bootstrap: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Tansu {
+    fn binary() -> PathBuf {
+        if let Ok(p) = std::env::var("ESMD_TANSU") {
+            return PathBuf::from(p);
+        }
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("target/test-tools/tansu/bin/tansu")
+    }
+
+    pub async fn start() -> Self {
+        let bin = Self::binary();
+        assert!(bin.exists(), "tansu not found at {} — run scripts/kafka-deps.sh (the README's test command does)", bin.display());
+        let dir = tempfile::tempdir().expect("tempdir");
+        let port = std::net::TcpListener::bind("127.0.0.1:0").expect("free port").local_addr().expect("addr").port();
+        let url = format!("tcp://127.0.0.1:{port}");
+        let log = std::fs::File::create(dir.path().join("tansu.log")).expect("log file");
+        // A relative sqlite path: tansu mangles absolute ones.
+        let child = Command::new(&bin)
+            .current_dir(dir.path())
+            .args(["broker", "--listener-url", &url, "--advertised-listener-url", &url, "--storage-engine", "sqlite://tansu.db"])
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start tansu");
+        let bootstrap = format!("127.0.0.1:{port}");
+        let start = Instant::now();
+        while std::net::TcpStream::connect(&bootstrap).is_err() {
+            assert!(start.elapsed() < Duration::from_secs(30), "tansu did not listen on {bootstrap}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Tansu { child, bootstrap, _dir: dir }
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self._dir.path().join("tansu.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for Tansu {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
