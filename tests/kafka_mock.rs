@@ -15,7 +15,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use support::function::{FunctionServer, Reply};
-use support::kafka::{committed, kafka_records, produce, wait_all_committed, Message};
+use support::kafka::{committed, kafka_records, produce, read_topic, wait_all_committed, Message};
 
 fn source(bootstrap: &str, topic: &str, group: &str) -> Arc<KafkaSource> {
     let config: KafkaSourceConfig = serde_json::from_value(json!({
@@ -127,4 +127,135 @@ async fn crash_mid_batch_resumes_from_the_finished_watermark() {
     wait_all_committed(&bs, "g2", "t", 1, Duration::from_secs(30)).await;
     m2.stop().await;
     assert_eq!(*seen.lock().unwrap(), (100..300).collect::<Vec<_>>());
+}
+
+/// Two consumers in one group: the second joins mid-backlog, partitions move, and every
+/// record is still delivered and committed. Duplicates are allowed (at least once), gaps not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn rebalance_between_two_consumers_loses_nothing() {
+    let kafka = EmbeddedKafka::start(3).unwrap();
+    let bs = kafka.bootstrap_servers().to_string();
+    kafka.create_topic("r", 4).unwrap();
+    produce(&bs, "r", keyed(4000, 64)).await;
+
+    let seen_a: Arc<Mutex<Vec<(String, i64)>>> = Arc::default();
+    let seen_b: Arc<Mutex<Vec<(String, i64)>>> = Arc::default();
+    let slow = |seen: Arc<Mutex<Vec<(String, i64)>>>| {
+        move |event: &Value| {
+            seen.lock().unwrap().extend(kafka_records(event).into_iter().map(|r| (r.0, r.1)));
+            Reply::delay(Duration::from_millis(15), Reply::empty())
+        }
+    };
+    let fa = FunctionServer::start(slow(seen_a.clone())).await;
+    let fb = FunctionServer::start(slow(seen_b.clone())).await;
+    let (da, db) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let a = start_stream(source(&bs, "r", "g3"), &fa.url(), stream_settings(20, 0), da.path(), None);
+    let start = std::time::Instant::now();
+    while seen_a.lock().unwrap().len() < 600 {
+        assert!(start.elapsed() < Duration::from_secs(30), "consumer A never got going");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let b = start_stream(source(&bs, "r", "g3"), &fb.url(), stream_settings(20, 0), db.path(), None);
+    wait_all_committed(&bs, "g3", "r", 4, Duration::from_secs(120)).await;
+    a.stop().await;
+    b.stop().await;
+
+    let (sa, sb) = (seen_a.lock().unwrap().clone(), seen_b.lock().unwrap().clone());
+    assert!(!sb.is_empty(), "the second consumer got partitions");
+    let all: BTreeSet<(String, i64)> = sa.iter().chain(sb.iter()).cloned().collect();
+    assert_eq!(all.len(), 4000, "no record lost across the rebalance");
+    let ua: BTreeSet<_> = sa.iter().cloned().collect();
+    let ub: BTreeSet<_> = sb.iter().cloned().collect();
+    eprintln!(
+        "A delivered {} ({} unique), B delivered {} ({} unique), both {}",
+        sa.len(), ua.len(), sb.len(), ub.len(), ua.intersection(&ub).count()
+    );
+}
+
+/// Bisect isolates a poison record; it and records older than the age limit go to a
+/// `kafka://` destination, one message per record with its original key; the partition moves
+/// past them and the group commits everything.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn poison_and_expired_records_reach_the_kafka_destination_and_are_committed_past() {
+    let kafka = EmbeddedKafka::start(1).unwrap();
+    let bs = kafka.bootstrap_servers().to_string();
+    kafka.create_topic("p", 1).unwrap();
+    kafka.create_topic("p-dlq", 1).unwrap();
+    let old = esmd_api::time::now_ms() - 2 * 3600 * 1000;
+    let mut msgs: Vec<Message> = (0..3).map(|i| Message { partition: Some(0), key: Some(format!("old{i}")), value: format!("old {i}"), timestamp: Some(old) }).collect();
+    msgs.extend((3..20).map(|i| Message { partition: Some(0), key: Some(format!("k{i}")), value: if i == 11 { "poison".into() } else { format!("ok {i}") }, timestamp: None }));
+    produce(&bs, "p", msgs).await;
+
+    let delivered: Arc<Mutex<BTreeSet<i64>>> = Arc::default();
+    let d = delivered.clone();
+    let f = FunctionServer::start(move |event| {
+        let records = kafka_records(event);
+        if records.iter().any(|r| r.3 == "poison") {
+            return Reply::error("poison");
+        }
+        d.lock().unwrap().extend(records.iter().map(|r| r.1));
+        Reply::empty()
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = stream_settings(20, 50);
+    settings.bisect_batch_on_function_error = true;
+    settings.maximum_retry_attempts = Some(1);
+    settings.maximum_record_age = Some(Duration::from_secs(60));
+    let src = source(&bs, "p", "g4");
+    let registry = esmd::status::StatusRegistry::default();
+    let stop = tokio_util::sync::CancellationToken::new();
+    let mut ctx = common::ctx(&f.url(), esmd_api::OrderedSource::encoder(&*src), &dir.path().join("unused"), &registry, &stop);
+    let producer = esmd_kafka::FailureProducer::with_properties(vec![("bootstrap.servers".into(), bs.clone())]).unwrap();
+    ctx.destination = Some(Arc::new(esmd::destination::kafka::KafkaDestination::new(producer, "p-dlq".into())));
+    let store = Arc::new(esmd::checkpoint::embedded::EmbeddedStore::open(&dir.path().join("c.redb")).unwrap());
+    let handle = tokio::spawn(esmd::supervisor::StreamMapping { ctx: Arc::new(ctx), settings: Arc::new(settings), source: src, store }.run());
+
+    wait_all_committed(&bs, "g4", "p", 1, Duration::from_secs(60)).await;
+    stop.cancel();
+    tokio::time::timeout(Duration::from_secs(30), handle).await.unwrap().unwrap();
+
+    assert_eq!(*delivered.lock().unwrap(), (3..20).filter(|&i| i != 11).collect::<BTreeSet<i64>>());
+    let dlq = read_topic(&bs, "p-dlq", 4, Duration::from_secs(20)).await;
+    assert_eq!(dlq.len(), 4, "{dlq:?}");
+    let keys: Vec<Option<String>> = dlq.iter().map(|m| m.0.clone()).collect();
+    assert_eq!(keys, [Some("old0".into()), Some("old1".into()), Some("old2".into()), Some("k11".into())]);
+    let aged: Value = serde_json::from_str(&dlq[0].1).unwrap();
+    assert_eq!(aged["requestContext"]["condition"], "RecordAgeExceeded");
+    assert!(aged.get("responseContext").is_none());
+    assert_eq!(aged["KafkaBatchInfo"]["batchSize"], 3);
+    assert_eq!(aged["KafkaBatchInfo"]["recordsInfo"]["p-0"]["firstRecordOffset"], "0");
+    assert_eq!(aged["payload"]["offset"], 0);
+    let poison: Value = serde_json::from_str(&dlq[3].1).unwrap();
+    assert_eq!(poison["requestContext"]["condition"], "RetryAttemptsExhausted");
+    assert_eq!(poison["requestContext"]["approximateInvokeCount"], 2);
+    assert_eq!(poison["responseContext"]["functionError"], "Unhandled");
+    assert_eq!(poison["KafkaBatchInfo"]["batchSize"], 1);
+    assert_eq!(poison["KafkaBatchInfo"]["bootstrapServers"], bs.as_str());
+    assert_eq!(poison["payload"]["offset"], 11);
+    assert_eq!(poison["payload"]["value"], "cG9pc29u");
+}
+
+/// ReportBatchItemFailures with Kafka's identifier: the batch is finished up to the named
+/// record and retried from it; an identifier naming no record fails the whole batch.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn partial_batch_response_retries_from_the_named_offset() {
+    let kafka = EmbeddedKafka::start(1).unwrap();
+    let bs = kafka.bootstrap_servers().to_string();
+    kafka.create_topic("q", 1).unwrap();
+    produce(&bs, "q", (0..10).map(|i| Message { partition: Some(0), key: None, value: format!("{i}"), timestamp: None })).await;
+    let f = FunctionServer::replies([
+        Reply::batch_item_failures([json!({"partition": "q-0", "offset": 999})]),
+        Reply::batch_item_failures([json!({"partition": "q-0", "offset": 6}), json!({"partition": "q-0", "offset": 8})]),
+        Reply::empty(),
+    ])
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = stream_settings(10, 200);
+    settings.report_batch_item_failures = true;
+    let m = start_stream(source(&bs, "q", "g5"), &f.url(), settings, dir.path(), None);
+    wait_all_committed(&bs, "g5", "q", 1, Duration::from_secs(30)).await;
+    m.stop().await;
+    let offsets: Vec<Vec<i64>> = f.requests().iter().map(|e| kafka_records(e).into_iter().map(|r| r.1).collect()).collect();
+    assert_eq!(offsets, [(0..10).collect::<Vec<_>>(), (0..10).collect(), (6..10).collect()]);
 }

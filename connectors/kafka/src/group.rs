@@ -41,6 +41,9 @@ pub(crate) struct Slot {
     pub stash: Vec<Record>,
     /// The next offset to commit: everything below it is finished.
     pub finished: Option<i64>,
+    /// The finished offset of a revoke whose commit failed, until the next assignment: nobody
+    /// else can have read the partition in between, so if it comes back to us it starts here.
+    pub handover: Option<i64>,
 }
 
 #[derive(Default)]
@@ -110,6 +113,20 @@ impl Shared {
         let consumer = self.consumer.get().and_then(Weak::upgrade);
         {
             let mut state = self.lock();
+            let unset: Vec<i32> = tpl
+                .elements_for_topic(&self.topic)
+                .iter()
+                .filter(|e| matches!(e.offset(), Offset::Invalid | Offset::Stored))
+                .map(|e| e.partition())
+                .collect();
+            for p in unset {
+                if let Some(next) = state.slots.get(&p).and_then(|s| s.handover) {
+                    tpl.set_partition_offset(&self.topic, p, Offset::Offset(next))?;
+                }
+            }
+            for slot in state.slots.values_mut() {
+                slot.handover = None;
+            }
             for p in &ours {
                 state.next_epoch += 1;
                 let epoch = state.next_epoch;
@@ -132,6 +149,7 @@ impl Shared {
             _ => base.assign(tpl)?,
         }
         tracing::info!(mapping = %self.mapping, topic = %self.topic, partitions = ?ours, "partitions assigned");
+
         Ok(())
     }
 
@@ -178,8 +196,16 @@ impl Shared {
         // Hand over only what is finished: the watermark each reader committed.
         if finished.count() > 0 {
             if let Err(e) = base.commit(&finished, CommitMode::Sync) {
-                self.errors.fetch_add(1, Ordering::Relaxed);
-                tracing::warn!(mapping = %self.mapping, error = %e, "final commit before handing partitions over failed; the next owner replays from the last commit");
+                // Brokers may refuse commits while the group rebalances. If the partitions come
+                // straight back to us, `assign` starts them at what we know is finished;
+                // another owner replays from the last commit (duplicates, never gaps).
+                tracing::warn!(mapping = %self.mapping, error = %e, "final commit before handing partitions over failed");
+                let mut state = self.lock();
+                for e in finished.elements() {
+                    if let (Some(slot), Offset::Offset(next)) = (state.slots.get_mut(&e.partition()), e.offset()) {
+                        slot.handover = Some(next);
+                    }
+                }
             }
         }
         let result = match base.rebalance_protocol() {
