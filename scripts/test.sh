@@ -8,6 +8,7 @@ cd "$(dirname "$0")/.."
 echo "== test dependencies"
 bash scripts/test-deps.sh          # moto server (AWS emulator) in target/test-tools/venv
 bash scripts/compose-deps.sh       # docker-compose 1.29 (offline `config` validation)
+bash scripts/kafka-deps.sh         # tansu (independent Kafka broker) in target/test-tools/tansu
 
 echo "== cargo test"
 # Integration tests start their own servers on 127.0.0.1 (moto, HTTP functions) and talk to

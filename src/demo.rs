@@ -1,9 +1,11 @@
 //! `esmd demo`: everything in one process, no servers needed.
 //!
-//! An in-memory stream holds a backlog over several shards, with a few poison records the
-//! function rejects and a few records older than the mapping's maximum age. A local HTTP
-//! function receives Kinesis-shaped events. The mapping runs with parallelization, bisection,
-//! retries, a maximum record age and a file destination; the demo prints what happened.
+//! A backlog over several shards, with a few poison records the function rejects and a few
+//! records older than the mapping's maximum age, sits in an embedded Kafka (librdkafka's mock
+//! cluster, read through the real consumer-group path) or, with `--source memory`, in an
+//! in-memory Kinesis-shaped stream. A local HTTP function receives AWS-shaped events. The
+//! mapping runs with parallelization, bisection, retries, a maximum record age and a file
+//! destination; the demo prints what happened.
 
 use crate::admin::{self, AdminState};
 use crate::checkpoint::embedded::EmbeddedStore;
@@ -18,6 +20,7 @@ use axum::body::Bytes as BodyBytes;
 use axum::http::StatusCode;
 use base64::Engine as _;
 use esmd_api::time::now_ms;
+use esmd_api::OrderedSource;
 use esmd_memory::{MemoryLog, MemoryLogOptions};
 use std::collections::BTreeMap;
 use std::fmt;
@@ -28,8 +31,30 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
+/// Where the demo's backlog lives.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DemoSource {
+    /// An embedded Kafka cluster (librdkafka's mock), read by a consumer group.
+    #[cfg(feature = "kafka")]
+    Kafka,
+    /// An in-memory, Kinesis-shaped stream.
+    Memory,
+}
+
+impl Default for DemoSource {
+    fn default() -> Self {
+        #[cfg(feature = "kafka")]
+        return DemoSource::Kafka;
+        #[cfg(not(feature = "kafka"))]
+        return DemoSource::Memory;
+    }
+}
+
 #[derive(clap::Args, Clone, Debug)]
 pub struct DemoOptions {
+    /// Where the backlog lives.
+    #[arg(long, value_enum, default_value_t = DemoSource::default())]
+    pub source: DemoSource,
     /// Records in the backlog.
     #[arg(long, default_value_t = 5000)]
     pub records: usize,
@@ -60,6 +85,7 @@ pub struct DemoOptions {
 impl Default for DemoOptions {
     fn default() -> Self {
         DemoOptions {
+            source: DemoSource::default(),
             records: 5000,
             shards: 4,
             poison_every: 997,
@@ -89,14 +115,16 @@ pub struct DemoReport {
     pub delivered: u64,
     pub invocations: u64,
     pub failed_invocations: u64,
+    /// Positions of the poison and expired records: sequence numbers, or `partition@offset`.
     pub poison_written: Vec<String>,
     pub expired_written: Vec<String>,
-    /// (condition, startSequenceNumber, batchSize) per failure record.
+    /// (condition, first position, batchSize) per failure record.
     pub failures: Vec<(String, String, u64)>,
     pub failure_file: PathBuf,
     pub peak_iterator_age_ms: u64,
     pub elapsed: Duration,
     pub admin: String,
+    pub source: String,
 }
 
 impl DemoReport {
@@ -112,7 +140,7 @@ impl DemoReport {
 impl fmt::Display for DemoReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let secs = self.elapsed.as_secs_f64().max(1e-9);
-        writeln!(f, "esmd demo: {} records over {} shards in {:.2} s ({:.0} records/s)", self.records, self.shards, secs, self.records as f64 / secs)?;
+        writeln!(f, "esmd demo: {} records over {} shards of {} in {:.2} s ({:.0} records/s)", self.records, self.shards, self.source, secs, self.records as f64 / secs)?;
         writeln!(f, "  delivered to the function : {}", self.delivered)?;
         writeln!(f, "  invocations               : {} ({} failed)", self.invocations, self.failed_invocations)?;
         writeln!(f, "  poison records written    : {}", self.poison_written.len())?;
@@ -121,7 +149,7 @@ impl fmt::Display for DemoReport {
         writeln!(f, "  failure records ({}) in {}:", self.failures.len(), self.failure_file.display())?;
         const SHOWN: usize = 20;
         for (condition, seq, size) in self.failures.iter().take(SHOWN) {
-            writeln!(f, "    {condition:<24} sequence {seq} (batch of {size})")?;
+            writeln!(f, "    {condition:<24} at {seq} (batch of {size})")?;
         }
         if self.failures.len() > SHOWN {
             writeln!(f, "    … and {} more", self.failures.len() - SHOWN)?;
@@ -145,16 +173,17 @@ async fn function(stats: Arc<FunctionStats>, body: BodyBytes) -> (StatusCode, St
         stats.failed.fetch_add(1, Ordering::Relaxed);
         return (StatusCode::BAD_REQUEST, "not JSON".into());
     };
-    let records = event["Records"].as_array().cloned().unwrap_or_default();
-    let poisoned = records.iter().any(|r| {
-        let data = r["kinesis"]["data"].as_str().unwrap_or_default();
-        base64::engine::general_purpose::STANDARD.decode(data).is_ok_and(|d| d.starts_with(b"poison"))
-    });
+    // Kinesis: Records[].kinesis.data; Kafka: records.<topic-N>[].value. Both base64.
+    let mut payloads: Vec<&str> = event["Records"].as_array().into_iter().flatten().filter_map(|r| r["kinesis"]["data"].as_str()).collect();
+    if let Some(partitions) = event["records"].as_object() {
+        payloads.extend(partitions.values().filter_map(|v| v.as_array()).flatten().filter_map(|r| r["value"].as_str()));
+    }
+    let poisoned = payloads.iter().any(|data| base64::engine::general_purpose::STANDARD.decode(data).is_ok_and(|d| d.starts_with(b"poison")));
     if poisoned {
         stats.failed.fetch_add(1, Ordering::Relaxed);
         return (StatusCode::INTERNAL_SERVER_ERROR, r#"{"errorMessage":"poison record"}"#.into());
     }
-    stats.delivered.fetch_add(records.len() as u64, Ordering::Relaxed);
+    stats.delivered.fetch_add(payloads.len() as u64, Ordering::Relaxed);
     (StatusCode::OK, r#"{"batchItemFailures":[]}"#.into())
 }
 
@@ -172,31 +201,13 @@ pub async fn run(opts: DemoOptions, interrupt: impl Future<Output = ()> + Send +
     let failure_file = state_dir.join("failures.jsonl");
     let _ = std::fs::remove_file(&failure_file);
 
-    // The backlog.
-    let log = MemoryLog::new(MemoryLogOptions { stream_name: "esmd-demo".into(), shards: opts.shards.max(1), ..Default::default() });
-    let mut last_by_shard: BTreeMap<String, String> = BTreeMap::new();
     let mut report = DemoReport { records: opts.records, shards: opts.shards.max(1), failure_file: failure_file.clone(), ..Default::default() };
-    let two_hours_ago = now_ms() - 2 * 3600 * 1000;
-    for i in 0..opts.records {
-        let key = format!("customer-{}", i % 97);
-        let expired = i < opts.expired;
-        let poison = !expired && opts.poison_every > 0 && i % opts.poison_every == opts.poison_every - 1;
-        let data = if poison { format!("poison #{i}") } else { format!("{{\"order\":{i},\"customer\":\"{key}\"}}") };
-        let (shard, pos) = if expired {
-            let shard = log.shards()[i % opts.shards.max(1)].clone();
-            let pos = log.append_to(&shard, key.as_bytes(), data.into_bytes(), Some(two_hours_ago)).map_err(|e| setup("append", &e))?;
-            (shard, pos)
-        } else {
-            log.append(key.as_bytes(), data.into_bytes())
-        };
-        if poison {
-            report.poison_written.push(pos.to_string());
-        }
-        if expired {
-            report.expired_written.push(pos.to_string());
-        }
-        last_by_shard.insert(shard.to_string(), pos.to_string());
-    }
+    let backlog = match opts.source {
+        #[cfg(feature = "kafka")]
+        DemoSource::Kafka => kafka_backlog(&opts, &mut report).await?,
+        DemoSource::Memory => memory_backlog(&opts, &mut report)?,
+    };
+    let last_by_shard = backlog.last_by_shard.clone();
 
     // The function.
     let stats = Arc::new(FunctionStats::default());
@@ -243,11 +254,11 @@ pub async fn run(opts: DemoOptions, interrupt: impl Future<Output = ()> + Send +
     let ctx = Arc::new(MappingCtx {
         name: "demo".into(),
         invoker: Arc::new(invoker),
-        encoder: esmd_api::OrderedSource::encoder(&log),
+        encoder: backlog.source.encoder(),
         destination: Some(Arc::new(FileDestination::new(&failure_file))),
         filter: None,
-        metrics: MappingMetrics::new("demo", "memory"),
-        status: registry.mapping("demo", "memory"),
+        metrics: MappingMetrics::new("demo", backlog.source.kind()),
+        status: registry.mapping("demo", backlog.source.kind()),
         shutdown: stop.child_token(),
     });
     let settings = StreamSettings {
@@ -260,7 +271,7 @@ pub async fn run(opts: DemoOptions, interrupt: impl Future<Output = ()> + Send +
         ..Default::default()
     };
     let started = Instant::now();
-    let mapping = StreamMapping { ctx: ctx.clone(), settings: Arc::new(settings), source: Arc::new(log.clone()), store: Arc::new(store) };
+    let mapping = StreamMapping { ctx: ctx.clone(), settings: Arc::new(settings), source: backlog.source.clone(), store: Arc::new(store) };
     let running = tokio::spawn(mapping.run());
 
     // Wait until every shard's checkpoint reaches its last record.
@@ -297,6 +308,8 @@ pub async fn run(opts: DemoOptions, interrupt: impl Future<Output = ()> + Send +
     report.elapsed = started.elapsed();
     stop.cancel();
     let _ = running.await;
+    // The mapping has closed its consumer; only now may the embedded cluster go.
+    drop(backlog);
 
     report.invocations = stats.invocations.load(Ordering::Relaxed);
     report.failed_invocations = stats.failed.load(Ordering::Relaxed);
@@ -304,13 +317,115 @@ pub async fn run(opts: DemoOptions, interrupt: impl Future<Output = ()> + Send +
     if let Ok(text) = std::fs::read_to_string(&failure_file) {
         for line in text.lines() {
             let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else { continue };
-            let info = &v["KinesisBatchInfo"];
-            report.failures.push((
-                v["requestContext"]["condition"].as_str().unwrap_or_default().to_string(),
-                info["startSequenceNumber"].as_str().unwrap_or_default().to_string(),
-                info["batchSize"].as_u64().unwrap_or_default(),
-            ));
+            let condition = v["requestContext"]["condition"].as_str().unwrap_or_default().to_string();
+            let (first, size) = if let Some(info) = v.get("KafkaBatchInfo") {
+                let first = info["recordsInfo"].as_object().and_then(|m| m.iter().next()).map(|(p, r)| format!("{p}@{}", r["firstRecordOffset"].as_str().unwrap_or_default()));
+                (first.unwrap_or_default(), info["batchSize"].as_u64().unwrap_or_default())
+            } else {
+                let info = &v["KinesisBatchInfo"];
+                (info["startSequenceNumber"].as_str().unwrap_or_default().to_string(), info["batchSize"].as_u64().unwrap_or_default())
+            };
+            report.failures.push((condition, first, size));
         }
     }
     outcome.map(|()| report)
+}
+
+/// The demo's backlog, and what it needs to stay alive.
+struct Backlog {
+    source: Arc<dyn OrderedSource>,
+    /// The last position written to each shard: the demo is done when every checkpoint is there.
+    last_by_shard: BTreeMap<String, String>,
+    #[cfg(feature = "kafka")]
+    _kafka: Option<esmd_kafka::mock::EmbeddedKafka>,
+}
+
+fn is_poison(opts: &DemoOptions, i: usize) -> bool {
+    i >= opts.expired && opts.poison_every > 0 && i % opts.poison_every == opts.poison_every - 1
+}
+
+fn demo_record(opts: &DemoOptions, i: usize) -> (String, Vec<u8>) {
+    let key = format!("customer-{}", i % 97);
+    let data = if is_poison(opts, i) { format!("poison #{i}") } else { format!("{{\"order\":{i},\"customer\":\"{key}\"}}") };
+    (key, data.into_bytes())
+}
+
+fn memory_backlog(opts: &DemoOptions, report: &mut DemoReport) -> Result<Backlog, DemoError> {
+    let setup = |what: &str, e: &dyn fmt::Display| DemoError::Setup(format!("{what}: {e}"));
+    report.source = "an in-memory stream".into();
+    let log = MemoryLog::new(MemoryLogOptions { stream_name: "esmd-demo".into(), shards: opts.shards.max(1), ..Default::default() });
+    let mut last_by_shard = BTreeMap::new();
+    let two_hours_ago = now_ms() - 2 * 3600 * 1000;
+    for i in 0..opts.records {
+        let (key, data) = demo_record(opts, i);
+        let expired = i < opts.expired;
+        let (shard, pos) = if expired {
+            let shard = log.shards()[i % opts.shards.max(1)].clone();
+            let pos = log.append_to(&shard, key.as_bytes(), data, Some(two_hours_ago)).map_err(|e| setup("append", &e))?;
+            (shard, pos)
+        } else {
+            log.append(key.as_bytes(), data)
+        };
+        if is_poison(opts, i) {
+            report.poison_written.push(pos.to_string());
+        }
+        if expired {
+            report.expired_written.push(pos.to_string());
+        }
+        last_by_shard.insert(shard.to_string(), pos.to_string());
+    }
+    Ok(Backlog {
+        source: Arc::new(log),
+        last_by_shard,
+        #[cfg(feature = "kafka")]
+        _kafka: None,
+    })
+}
+
+/// Records go round-robin over the partitions, so each partition's offsets are known without
+/// asking the cluster.
+#[cfg(feature = "kafka")]
+async fn kafka_backlog(opts: &DemoOptions, report: &mut DemoReport) -> Result<Backlog, DemoError> {
+    let setup = |what: &str, e: &dyn fmt::Display| DemoError::Setup(format!("{what}: {e}"));
+    const TOPIC: &str = "esmd-demo";
+    let partitions = opts.shards.max(1);
+    report.source = "an embedded Kafka topic".into();
+    let kafka = esmd_kafka::mock::EmbeddedKafka::start(1).map_err(|e| setup("embedded kafka", &e))?;
+    kafka.create_topic(TOPIC, partitions as i32).map_err(|e| setup("embedded kafka", &e))?;
+    let producer = kafka.producer().map_err(|e| setup("embedded kafka", &e))?;
+    let two_hours_ago = now_ms() - 2 * 3600 * 1000;
+    let mut next = vec![0i64; partitions];
+    let mut last_by_shard = BTreeMap::new();
+    for i in 0..opts.records {
+        let (key, data) = demo_record(opts, i);
+        let p = i % partitions;
+        let expired = i < opts.expired;
+        producer
+            .enqueue(TOPIC, Some(p as i32), Some(key.as_bytes()), &data, expired.then_some(two_hours_ago))
+            .await
+            .map_err(|e| setup("seeding the backlog", &e))?;
+        let shard = esmd_kafka::partition_name(TOPIC, p as i32);
+        let offset = next[p];
+        next[p] += 1;
+        if is_poison(opts, i) {
+            report.poison_written.push(format!("{shard}@{offset}"));
+        }
+        if expired {
+            report.expired_written.push(format!("{shard}@{offset}"));
+        }
+        last_by_shard.insert(shard, offset.to_string());
+    }
+    let flushing = producer.clone();
+    tokio::task::spawn_blocking(move || flushing.flush(Duration::from_secs(60)))
+        .await
+        .map_err(|e| setup("seeding the backlog", &e))?
+        .map_err(|e| setup("seeding the backlog", &e))?;
+    let config: esmd_kafka::KafkaSourceConfig = serde_json::from_value(serde_json::json!({
+        "bootstrap_servers": kafka.bootstrap_servers().split(',').collect::<Vec<_>>(),
+        "topic": TOPIC,
+    }))
+    .map_err(|e| setup("kafka source", &e))?;
+    let source = esmd_kafka::KafkaSource::new(esmd_kafka::KafkaOptions { mapping: "demo".into(), config, starting_position: esmd_api::StartFrom::TrimHorizon })
+        .map_err(|e| setup("kafka source", &e))?;
+    Ok(Backlog { source: Arc::new(source), last_by_shard, _kafka: Some(kafka) })
 }

@@ -42,7 +42,7 @@ impl EmbeddedKafka {
             if v.len() < value_bytes {
                 v.resize(value_bytes, b' ');
             }
-            producer.enqueue(topic, None, Some(key.as_bytes()), &v).await?;
+            producer.enqueue(topic, None, Some(key.as_bytes()), &v, None).await?;
         }
         let p = producer.clone();
         tokio::task::spawn_blocking(move || p.flush(Duration::from_secs(60)))

@@ -98,8 +98,11 @@ impl FailureProducer {
 
     /// Queues a message without waiting for its acknowledgement (seeding); call
     /// [`FailureProducer::flush`] after the last one.
-    pub async fn enqueue(&self, topic: &str, partition: Option<i32>, key: Option<&[u8]>, value: &[u8]) -> Result<(), ProducerError> {
+    pub async fn enqueue(&self, topic: &str, partition: Option<i32>, key: Option<&[u8]>, value: &[u8], timestamp_ms: Option<i64>) -> Result<(), ProducerError> {
         let mut record: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(topic).payload(value);
+        if let Some(t) = timestamp_ms {
+            record = record.timestamp(t);
+        }
         if let Some(k) = key {
             record = record.key(k);
         }

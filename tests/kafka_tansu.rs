@@ -1,0 +1,107 @@
+//! The Kafka connector against tansu, an independent Kafka-protocol broker (sqlite storage),
+//! so nothing here depends on librdkafka's own mock: delivery, commits, restart-resume and
+//! per-key order. `scripts/kafka-deps.sh` installs tansu; without it these tests fail.
+#![cfg(feature = "kafka")]
+
+mod common;
+mod support;
+
+use common::{start_stream, stream_settings};
+use esmd_api::StartFrom;
+use esmd_kafka::{KafkaOptions, KafkaSource, KafkaSourceConfig};
+use serde_json::json;
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use support::function::{FunctionServer, Reply};
+use support::kafka::{committed, create_topic, kafka_records, produce, wait_all_committed, Message, Tansu};
+
+fn source(bootstrap: &str, topic: &str, group: &str) -> Arc<KafkaSource> {
+    let config: KafkaSourceConfig = serde_json::from_value(json!({"bootstrap_servers": [bootstrap], "topic": topic, "consumer_group_id": group})).expect("config");
+    Arc::new(KafkaSource::new(KafkaOptions { mapping: "m".into(), config, starting_position: StartFrom::TrimHorizon }).expect("source"))
+}
+
+type Seen = Arc<Mutex<Vec<(String, i64, String)>>>;
+
+async fn recording_function(seen: Seen) -> FunctionServer {
+    FunctionServer::start(move |event| {
+        seen.lock().unwrap().extend(kafka_records(event).into_iter().map(|(p, o, k, _)| (p, o, k)));
+        Reply::empty()
+    })
+    .await
+}
+
+/// Delivery with per-key order under parallelization 4, every offset committed; then a
+/// restart with the same group resumes after the commit and delivers only the new records.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn delivers_in_key_order_commits_and_resumes_after_restart() {
+    let broker = Tansu::start().await;
+    let bs = broker.bootstrap.clone();
+    create_topic(&bs, "events", 2).await;
+    produce(&bs, "events", (0..600).map(|i| Message { partition: Some(i % 2), key: Some(format!("k{}", i % 12)), value: format!("{i}"), timestamp: None })).await;
+
+    let seen: Seen = Arc::default();
+    let f = recording_function(seen.clone()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = stream_settings(25, 20);
+    settings.parallelization_factor = 4;
+    let m = start_stream(source(&bs, "events", "tg"), &f.url(), settings.clone(), dir.path(), None);
+    let done = wait_all_committed(&bs, "tg", "events", 2, Duration::from_secs(90)).await;
+    m.stop().await;
+    assert_eq!(done, [300, 300], "{}", broker.log());
+
+    let first = seen.lock().unwrap().clone();
+    let unique: BTreeSet<(String, i64)> = first.iter().map(|(p, o, _)| (p.clone(), *o)).collect();
+    assert_eq!(unique.len(), 600);
+    let mut last: HashMap<(String, String), i64> = HashMap::new();
+    for (p, o, k) in &first {
+        if let Some(prev) = last.insert((p.clone(), k.clone()), *o) {
+            assert!(*o > prev, "key {k} on {p}: offset {o} after {prev}");
+        }
+    }
+
+    // Restart: only records written after the commit arrive.
+    produce(&bs, "events", (600..700).map(|i| Message { partition: Some(i % 2), key: Some(format!("k{}", i % 12)), value: format!("{i}"), timestamp: None })).await;
+    seen.lock().unwrap().clear();
+    let dir2 = tempfile::tempdir().unwrap();
+    let m2 = start_stream(source(&bs, "events", "tg"), &f.url(), settings, dir2.path(), None);
+    wait_all_committed(&bs, "tg", "events", 2, Duration::from_secs(90)).await;
+    m2.stop().await;
+    let second: BTreeSet<(String, i64)> = seen.lock().unwrap().iter().map(|(p, o, _)| (p.clone(), *o)).collect();
+    let expected: BTreeSet<(String, i64)> = (300..350).flat_map(|o| [("events-0".to_string(), o), ("events-1".to_string(), o)]).collect();
+    assert_eq!(second, expected);
+}
+
+/// A failing batch holds its partition's commit: the group's offset stays below the
+/// unfinished record until the function recovers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn commit_never_passes_an_unfinished_record() {
+    let broker = Tansu::start().await;
+    let bs = broker.bootstrap.clone();
+    create_topic(&bs, "held", 1).await;
+    produce(&bs, "held", (0..50).map(|i| Message { partition: Some(0), key: None, value: if i == 20 { "bad".into() } else { format!("{i}") }, timestamp: None })).await;
+
+    let broken = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let b = broken.clone();
+    let f = FunctionServer::start(move |event| {
+        let bad = kafka_records(event).iter().any(|r| r.3 == "bad");
+        if bad && b.load(std::sync::atomic::Ordering::SeqCst) {
+            Reply::error("not yet")
+        } else {
+            Reply::empty()
+        }
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let m = start_stream(source(&bs, "held", "hg"), &f.url(), stream_settings(10, 0), dir.path(), None);
+    let start = std::time::Instant::now();
+    while committed(&bs, "hg", "held", 1).await != [20] {
+        assert!(start.elapsed() < Duration::from_secs(60), "committed {:?}", committed(&bs, "hg", "held", 1).await);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(committed(&bs, "hg", "held", 1).await, [20], "held below the failing batch");
+    broken.store(false, std::sync::atomic::Ordering::SeqCst);
+    wait_all_committed(&bs, "hg", "held", 1, Duration::from_secs(60)).await;
+    m.stop().await;
+}
