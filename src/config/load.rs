@@ -294,11 +294,11 @@ mod tests {
 
     #[test]
     fn planned_sources_say_so_and_still_check_parameters() {
-        let text = "[[mappings]]\nname = \"k\"\nstarting_position = \"LATEST\"\nbatch_size = 0\nsource = { type = \"kafka\", topic = \"t\" }\nfunction = { type = \"http\", url = \"http://x/\" }\n";
+        let text = "[[mappings]]\nname = \"k\"\nstarting_position = \"LATEST\"\nbatch_size = 0\nsource = { type = \"kinesis\", stream_arn = \"a\" }\nfunction = { type = \"http\", url = \"http://x/\" }\n";
         let p = err(text);
         assert_eq!(p.len(), 2, "{p:#?}");
         assert!(p[0].starts_with("line 4: mapping \"k\": batch_size = 0 is out of range"), "{p:#?}");
-        assert!(p[1].starts_with("line 5: mapping \"k\": source.type = \"kafka\" is not available in this build"), "{p:#?}");
+        assert!(p[1].starts_with("line 5: mapping \"k\": source.type = \"kinesis\" is not available in this build"), "{p:#?}");
     }
 
     #[test]

@@ -357,7 +357,13 @@ mod tests {
         assert!(e.message.contains("unknown source type \"mqtt\"") && e.message.contains("memory_queue"), "{}", e.message);
         let e = parse(json!({"stream_name": "s"})).unwrap_err();
         assert!(e.message.contains("type"), "{}", e.message);
-        assert!(matches!(SourceConfig::parse(json!({"type": "kafka", "topic": "t"}), "s"), ParsedSource::Planned(p) if p.type_name == "kafka"));
+        assert!(matches!(SourceConfig::parse(json!({"type": "sqs", "queue_url": "q"}), "s"), ParsedSource::Planned(p) if p.type_name == "sqs"));
+        // A broken kafka table still tells its profile (AWS's 0.5 s window).
+        #[cfg(feature = "kafka")]
+        assert!(matches!(
+            SourceConfig::parse(json!({"type": "kafka", "topic": "t"}), "s"),
+            ParsedSource::Broken(_, Some(p)) if p.default_window == Duration::from_millis(500)
+        ));
         // A broken table of a known type still tells its profile.
         assert!(matches!(
             SourceConfig::parse(json!({"type": "memory_queue", "fifo": true, "x": 1}), "s"),
