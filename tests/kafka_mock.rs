@@ -18,13 +18,17 @@ use support::function::{FunctionServer, Reply};
 use support::kafka::{committed, kafka_records, produce, read_topic, wait_all_committed, Message};
 
 fn source(bootstrap: &str, topic: &str, group: &str) -> Arc<KafkaSource> {
+    source_from(bootstrap, topic, group, StartFrom::TrimHorizon)
+}
+
+fn source_from(bootstrap: &str, topic: &str, group: &str, start: StartFrom) -> Arc<KafkaSource> {
     let config: KafkaSourceConfig = serde_json::from_value(json!({
         "bootstrap_servers": [bootstrap], "topic": topic, "consumer_group_id": group,
         // The mock cluster answers fast; keep group joins and rebalances short.
         "properties": {"session.timeout.ms": "6000", "heartbeat.interval.ms": "500"}
     }))
     .expect("config");
-    Arc::new(KafkaSource::new(KafkaOptions { mapping: "m".into(), config, starting_position: StartFrom::TrimHorizon }).expect("source"))
+    Arc::new(KafkaSource::new(KafkaOptions { mapping: "m".into(), config, starting_position: start }).expect("source"))
 }
 
 fn keyed(n: usize, keys: usize) -> impl Iterator<Item = Message> {
@@ -258,4 +262,46 @@ async fn partial_batch_response_retries_from_the_named_offset() {
     m.stop().await;
     let offsets: Vec<Vec<i64>> = f.requests().iter().map(|e| kafka_records(e).into_iter().map(|r| r.1).collect()).collect();
     assert_eq!(offsets, [(0..10).collect::<Vec<_>>(), (0..10).collect(), (6..10).collect()]);
+}
+
+/// LATEST skips the backlog; once the group has committed offsets they win over the starting
+/// position. (AT_TIMESTAMP needs ListOffsets by time, which the mock cluster does not answer:
+/// tests/kafka_tansu.rs covers it.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn latest_and_committed_offsets_winning() {
+    let kafka = EmbeddedKafka::start(1).unwrap();
+    let bs = kafka.bootstrap_servers().to_string();
+    kafka.create_topic("s", 1).unwrap();
+    produce(&bs, "s", (0..10).map(|i| Message { partition: Some(0), key: None, value: format!("{i}"), timestamp: None })).await;
+
+    let seen: Arc<Mutex<Vec<i64>>> = Arc::default();
+    let s = seen.clone();
+    let f = FunctionServer::start(move |event| {
+        s.lock().unwrap().extend(kafka_records(event).into_iter().map(|r| r.1));
+        Reply::empty()
+    })
+    .await;
+
+    // LATEST, new group: only records written after the partition was assigned.
+    let dir = tempfile::tempdir().unwrap();
+    let m = start_stream(source_from(&bs, "s", "sg", StartFrom::Latest), &f.url(), stream_settings(10, 0), dir.path(), None);
+    let start = std::time::Instant::now();
+    while m.registry.snapshot().get("m").and_then(|s| s.shards.get("s-0")).map(|s| s.state.clone()) != Some(esmd::status::ShardState::Running) {
+        assert!(start.elapsed() < Duration::from_secs(30), "partition never assigned");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    produce(&bs, "s", (10..13).map(|i| Message { partition: Some(0), key: None, value: format!("{i}"), timestamp: None })).await;
+    wait_all_committed(&bs, "sg", "s", 1, Duration::from_secs(30)).await;
+    m.stop().await;
+    assert_eq!(*seen.lock().unwrap(), [10, 11, 12]);
+
+    // The same group with TRIM_HORIZON: its committed offset wins, nothing is replayed.
+    seen.lock().unwrap().clear();
+    produce(&bs, "s", [Message { partition: Some(0), key: None, value: "13".into(), timestamp: None }]).await;
+    let dir2 = tempfile::tempdir().unwrap();
+    let m = start_stream(source_from(&bs, "s", "sg", StartFrom::TrimHorizon), &f.url(), stream_settings(10, 0), dir2.path(), None);
+    wait_all_committed(&bs, "sg", "s", 1, Duration::from_secs(30)).await;
+    m.stop().await;
+    assert_eq!(*seen.lock().unwrap(), [13]);
 }

@@ -17,8 +17,12 @@ use support::function::{FunctionServer, Reply};
 use support::kafka::{committed, create_topic, kafka_records, produce, wait_all_committed, Message, Tansu};
 
 fn source(bootstrap: &str, topic: &str, group: &str) -> Arc<KafkaSource> {
+    source_from(bootstrap, topic, group, StartFrom::TrimHorizon)
+}
+
+fn source_from(bootstrap: &str, topic: &str, group: &str, start: StartFrom) -> Arc<KafkaSource> {
     let config: KafkaSourceConfig = serde_json::from_value(json!({"bootstrap_servers": [bootstrap], "topic": topic, "consumer_group_id": group})).expect("config");
-    Arc::new(KafkaSource::new(KafkaOptions { mapping: "m".into(), config, starting_position: StartFrom::TrimHorizon }).expect("source"))
+    Arc::new(KafkaSource::new(KafkaOptions { mapping: "m".into(), config, starting_position: start }).expect("source"))
 }
 
 type Seen = Arc<Mutex<Vec<(String, i64, String)>>>;
@@ -104,4 +108,68 @@ async fn commit_never_passes_an_unfinished_record() {
     broken.store(false, std::sync::atomic::Ordering::SeqCst);
     wait_all_committed(&bs, "hg", "held", 1, Duration::from_secs(60)).await;
     m.stop().await;
+}
+
+/// SASL/SCRAM-SHA-512 against a broker that requires it: records arrive and offsets are
+/// committed as the authenticated user; a wrong password delivers nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sasl_scram_authenticates_and_a_wrong_password_reads_nothing() {
+    let broker = Tansu::start().await;
+    let bs = broker.bootstrap.clone();
+    broker.create_user("esmd", "s3cret", "scram512");
+    create_topic(&bs, "secure", 1).await;
+    produce(&bs, "secure", (0..40).map(|i| Message { partition: Some(0), key: None, value: format!("{i}"), timestamp: None })).await;
+    let broker = broker.restart(true).await;
+
+    let scram = |password: &str| {
+        let config: KafkaSourceConfig = serde_json::from_value(json!({
+            "bootstrap_servers": [bs], "topic": "secure", "consumer_group_id": "sg",
+            "sasl": {"mechanism": "SCRAM-SHA-512", "username": "esmd", "password": password}
+        }))
+        .expect("config");
+        Arc::new(KafkaSource::new(KafkaOptions { mapping: "m".into(), config, starting_position: StartFrom::TrimHorizon }).expect("source"))
+    };
+
+    // Wrong password: nothing is read, the failures are counted.
+    let seen: Seen = Arc::default();
+    let f = recording_function(seen.clone()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let bad = scram("wrong");
+    let m = start_stream(bad.clone(), &f.url(), stream_settings(10, 0), dir.path(), None);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    m.stop().await;
+    assert!(seen.lock().unwrap().is_empty());
+    assert!(bad.error_count() > 0, "authentication failures are counted");
+
+    let good = scram("s3cret");
+    let m = start_stream(good, &f.url(), stream_settings(10, 0), dir.path(), None);
+    let start = std::time::Instant::now();
+    while seen.lock().unwrap().len() < 40 {
+        assert!(start.elapsed() < Duration::from_secs(60), "delivered {} of 40\n{}", seen.lock().unwrap().len(), broker.log());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    m.stop().await;
+    // Read the group's offset back without authentication.
+    let broker = broker.restart(false).await;
+    assert_eq!(committed(&broker.bootstrap, "sg", "secure", 1).await, [40]);
+}
+
+/// AT_TIMESTAMP starts each partition at its first record at or after the time (ListOffsets
+/// by timestamp, answered by the broker).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn at_timestamp_starts_at_the_first_record_at_or_after_the_time() {
+    let broker = Tansu::start().await;
+    let bs = broker.bootstrap.clone();
+    create_topic(&bs, "timed", 1).await;
+    let t0 = esmd_api::time::now_ms() - 60_000;
+    produce(&bs, "timed", (0..10).map(|i| Message { partition: Some(0), key: None, value: format!("{i}"), timestamp: Some(t0 + i * 1000) })).await;
+    let seen: Seen = Arc::default();
+    let f = recording_function(seen.clone()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let m = start_stream(source_from(&bs, "timed", "atg", StartFrom::AtTimestamp(t0 + 4500)), &f.url(), stream_settings(10, 0), dir.path(), None);
+    wait_all_committed(&bs, "atg", "timed", 1, Duration::from_secs(60)).await;
+    m.stop().await;
+    let offsets: Vec<i64> = seen.lock().unwrap().iter().map(|r| r.1).collect();
+    assert_eq!(offsets, (5..10).collect::<Vec<_>>(), "{}", broker.log());
 }

@@ -188,20 +188,26 @@ impl Tansu {
     }
 
     pub async fn start() -> Self {
-        let bin = Self::binary();
-        assert!(bin.exists(), "tansu not found at {} — run scripts/kafka-deps.sh (the README's test command does)", bin.display());
         let dir = tempfile::tempdir().expect("tempdir");
         let port = std::net::TcpListener::bind("127.0.0.1:0").expect("free port").local_addr().expect("addr").port();
+        Self::launch(dir, port, false).await
+    }
+
+    async fn launch(dir: tempfile::TempDir, port: u16, authentication: bool) -> Self {
+        let bin = Self::binary();
+        assert!(bin.exists(), "tansu not found at {} — run scripts/kafka-deps.sh (the README's test command does)", bin.display());
         let url = format!("tcp://127.0.0.1:{port}");
-        let log = std::fs::File::create(dir.path().join("tansu.log")).expect("log file");
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(dir.path().join("tansu.log")).expect("log file");
+        let mut cmd = Command::new(&bin);
         // A relative sqlite path: tansu mangles absolute ones.
-        let child = Command::new(&bin)
-            .current_dir(dir.path())
+        cmd.current_dir(dir.path())
             .args(["broker", "--listener-url", &url, "--advertised-listener-url", &url, "--storage-engine", "sqlite://tansu.db"])
             .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("start tansu");
+            .stderr(log);
+        if authentication {
+            cmd.arg("--authentication");
+        }
+        let child = cmd.spawn().expect("start tansu");
         let bootstrap = format!("127.0.0.1:{port}");
         let start = Instant::now();
         while std::net::TcpStream::connect(&bootstrap).is_err() {
@@ -209,6 +215,26 @@ impl Tansu {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         Tansu { child, bootstrap, _dir: dir }
+    }
+
+    /// Creates a SCRAM user (tansu's own CLI, against this broker).
+    pub fn create_user(&self, name: &str, password: &str, mechanism: &str) {
+        let status = Command::new(Self::binary())
+            .args(["user", "create", "--broker", &format!("tcp://{}", self.bootstrap), "--mechanism", mechanism, name, password])
+            .status()
+            .expect("tansu user create");
+        assert!(status.success(), "tansu user create failed");
+    }
+
+    /// Restarts the broker on the same port and storage, requiring SASL authentication or not.
+    pub async fn restart(mut self, authentication: bool) -> Self {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let port: u16 = self.bootstrap.rsplit(':').next().and_then(|p| p.parse().ok()).expect("port");
+        // Take the directory out without running Drop's kill twice.
+        let dir = std::mem::replace(&mut self._dir, tempfile::tempdir().expect("tempdir"));
+        drop(self);
+        Self::launch(dir, port, authentication).await
     }
 
     pub fn log(&self) -> String {
