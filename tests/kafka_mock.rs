@@ -63,6 +63,17 @@ async fn delivers_in_key_order_with_parallelization_10_and_commits_everything() 
     settings.parallelization_factor = 10;
     let m = start_stream(source(&bs, "orders", "g1"), &f.url(), settings, dir.path(), None);
     wait_all_committed(&bs, "g1", "orders", 3, Duration::from_secs(60)).await;
+    // Each partition's lag (high watermark − committed) comes down to 0 in /status.
+    let start = std::time::Instant::now();
+    loop {
+        let snap = m.registry.snapshot();
+        let lags: Vec<Option<u64>> = (0..3).map(|p| snap.get("m").and_then(|s| s.shards.get(&format!("orders-{p}"))).and_then(|s| s.backlog)).collect();
+        if lags.iter().all(|l| *l == Some(0)) {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(10), "lags {lags:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     m.stop().await;
 
     let seen = seen.lock().unwrap().clone();
@@ -304,4 +315,32 @@ async fn latest_and_committed_offsets_winning() {
     wait_all_committed(&bs, "sg", "s", 1, Duration::from_secs(30)).await;
     m.stop().await;
     assert_eq!(*seen.lock().unwrap(), [13]);
+}
+
+/// Filters see the decoded value: only matching records reach the function, and the group
+/// commits past the others too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn filters_match_the_decoded_value_and_commit_past_the_rest() {
+    let kafka = EmbeddedKafka::start(1).unwrap();
+    let bs = kafka.bootstrap_servers().to_string();
+    kafka.create_topic("f", 1).unwrap();
+    produce(
+        &bs,
+        "f",
+        (0..30).map(|i| Message { partition: Some(0), key: None, value: if i % 3 == 0 { format!("{{\"kind\":\"order\",\"n\":{i}}}") } else { format!("plain {i}") }, timestamp: None }),
+    )
+    .await;
+    let seen: Arc<Mutex<Vec<i64>>> = Arc::default();
+    let s = seen.clone();
+    let f = FunctionServer::start(move |event| {
+        s.lock().unwrap().extend(kafka_records(event).into_iter().map(|r| r.1));
+        Reply::empty()
+    })
+    .await;
+    let filter = esmd_filter::FilterCriteria::compile(&[r#"{"value": {"kind": ["order"]}}"#.to_string()]).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let m = start_stream(source(&bs, "f", "fg"), &f.url(), stream_settings(10, 50), dir.path(), Some(Arc::new(filter)));
+    wait_all_committed(&bs, "fg", "f", 1, Duration::from_secs(30)).await;
+    m.stop().await;
+    assert_eq!(*seen.lock().unwrap(), (0..30).filter(|i| i % 3 == 0).collect::<Vec<_>>());
 }

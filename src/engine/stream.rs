@@ -278,6 +278,9 @@ impl ShardWorker {
 
     /// The saved checkpoint, waiting out store errors. `None` on shutdown.
     async fn load_checkpoint(&self) -> Result<Option<Checkpoint>, ShardError> {
+        if self.source.keeps_positions() {
+            return Ok(Some(Checkpoint::default()));
+        }
         let mut delays = backoff(&self.settings.backoff);
         loop {
             match self.store.load(&self.ctx.name, &self.shard.id).await {
@@ -315,7 +318,8 @@ impl ShardWorker {
     }
 
     /// Writes the watermark if it moved: store first (what a restart resumes from), then the
-    /// source's own cursor (Kafka consumer group).
+    /// source's own cursor (Kafka consumer group). Sources that keep their own positions skip
+    /// the store.
     async fn checkpoint(
         &self,
         reader: &mut dyn ShardReader,
@@ -331,7 +335,8 @@ impl ShardWorker {
             return;
         }
         let cp = Checkpoint { position: low.clone(), shard_finished: false, state: None };
-        if let Err(e) = self.store.save(&self.ctx.name, &self.shard.id, &cp).await {
+        let keep_local = !self.source.keeps_positions();
+        if let Err(e) = async { if keep_local { self.store.save(&self.ctx.name, &self.shard.id, &cp).await } else { Ok(()) } }.await {
             tracing::warn!(mapping = %self.ctx.name, shard = %self.shard.id, error = %e, "checkpoint not saved; will retry");
             status.update(|s| s.last_error = Some(e.to_string()));
             return;
@@ -354,6 +359,9 @@ impl ShardWorker {
     }
 
     async fn save_until_done(&self, cp: &Checkpoint, status: &ShardHandle) {
+        if self.source.keeps_positions() {
+            return;
+        }
         let mut delays = backoff(&self.settings.backoff);
         while let Err(e) = self.store.save(&self.ctx.name, &self.shard.id, cp).await {
             status.update(|s| s.last_error = Some(e.to_string()));

@@ -78,6 +78,14 @@ pub trait OrderedSource: Send + Sync + 'static {
         Duration::from_secs(30)
     }
 
+    /// The source keeps each shard's position itself (Kafka: the consumer group's committed
+    /// offsets) and resolves where reading starts in [`OrderedSource::open`]. The engine then
+    /// neither reads nor writes its checkpoint store for this source: a local copy could only
+    /// be stale after another consumer moved the group on.
+    fn keeps_positions(&self) -> bool {
+        false
+    }
+
     /// Called once every shard worker has stopped: release connections, leave consumer groups.
     async fn close(&self) {}
 }

@@ -133,6 +133,9 @@ impl Shared {
                 let slot = state.slots.entry(*p).or_default();
                 slot.epoch = Some(epoch);
                 slot.finished = None;
+                // Anything stashed came from an earlier fetch; this assignment fetches again
+                // from the committed offset, so it is read again (or was finished).
+                slot.stash.clear();
                 // A queue still held by the previous reader is handed back when it stops.
                 if slot.queue.is_none() {
                     if let Some(c) = &consumer {

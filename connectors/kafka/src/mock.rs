@@ -33,8 +33,10 @@ impl EmbeddedKafka {
     }
 
     /// Writes `records` messages to `topic`, `keys` distinct keys (`key-N`), values of
-    /// `value_bytes` from `value(i)` padded with spaces.
-    pub async fn seed(&self, topic: &str, records: usize, keys: usize, value_bytes: usize, value: impl Fn(usize) -> Vec<u8>) -> Result<(), ProducerError> {
+    /// `value_bytes` from `value(i)` padded with spaces. With `round_robin = Some(n)` message i
+    /// goes to partition i mod n instead of the key's partition: the mock keeps at most 5 MB
+    /// per partition, so a large backlog must be spread evenly.
+    pub async fn seed(&self, topic: &str, records: usize, keys: usize, value_bytes: usize, round_robin: Option<i32>, value: impl Fn(usize) -> Vec<u8>) -> Result<(), ProducerError> {
         let producer = self.producer()?;
         for i in 0..records {
             let key = format!("key-{}", i % keys.max(1));
@@ -42,7 +44,8 @@ impl EmbeddedKafka {
             if v.len() < value_bytes {
                 v.resize(value_bytes, b' ');
             }
-            producer.enqueue(topic, None, Some(key.as_bytes()), &v, None).await?;
+            let partition = round_robin.map(|n| (i % n.max(1) as usize) as i32);
+            producer.enqueue(topic, partition, Some(key.as_bytes()), &v, None).await?;
         }
         let p = producer.clone();
         tokio::task::spawn_blocking(move || p.flush(Duration::from_secs(60)))

@@ -200,8 +200,7 @@ impl OrderedSource for KafkaSource {
     }
 
     /// Takes the partition's queue. The group's committed offset (or the starting position)
-    /// decides where reading starts; `from` is not used, because after a rebalance the local
-    /// checkpoint may be behind what another consumer already committed.
+    /// decides where reading starts; `from` is not used (see [`OrderedSource::keeps_positions`]).
     async fn open(&self, shard: &ShardInfo, _from: StartFrom) -> Result<Box<dyn ShardReader>, SourceError> {
         let partition = shard
             .id
@@ -234,6 +233,10 @@ impl OrderedSource for KafkaSource {
             topic_c,
             next_offset: None,
         }))
+    }
+
+    fn keeps_positions(&self) -> bool {
+        true
     }
 
     fn idle_poll_interval(&self) -> Duration {
