@@ -152,7 +152,9 @@ fn main() {
     if std::env::var("BENCH_KAFKA_DEBUG").is_ok() {
         tracing_subscriber::fmt().with_writer(std::io::stderr).with_env_filter("debug").init();
     }
-    let records: usize = std::env::args().skip(1).find_map(|a| a.parse().ok()).unwrap_or(1_000_000);
+    // `cargo test --all-targets` runs this without `--bench`: a quick smoke run then.
+    let benching = std::env::args().any(|a| a == "--bench");
+    let records: usize = std::env::args().skip(1).find_map(|a| a.parse().ok()).unwrap_or(if benching { 1_000_000 } else { 5_000 });
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
     rt.block_on(async {
         let kafka = EmbeddedKafka::start(1).expect("mock cluster");

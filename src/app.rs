@@ -163,7 +163,7 @@ fn source(cfg: &Config, m: &MappingConfig) -> Result<Source, AppError> {
             let settings = m.stream_settings().map_err(|e| mapping_error(m, e))?;
             let source = esmd_kafka::KafkaSource::new(esmd_kafka::KafkaOptions {
                 mapping: m.name.clone(),
-                config: k.clone(),
+                config: (**k).clone(),
                 starting_position: settings.starting_position,
             })
             .map_err(|e| mapping_error(m, format!("source: {e}")))?;

@@ -224,7 +224,7 @@ async fn recorded_partial_batch_scenarios() {
         ("null_batch_item_failure_success", Reply::ok(json!({"batchItemFailures": null}))),
     ];
     for (name, reply) in successes {
-        let (f, m, pos, _dir) = one_record_with_reply(reply).await;
+        let (f, m, _pos, _dir) = one_record_with_reply(reply).await;
         assert_eq!(f.request_count(), 1, "{name}");
         assert!(m.failures().is_empty(), "{name}");
         m.stop().await;

@@ -140,7 +140,7 @@ pub enum SourceConfig {
     MemoryQueue(MemoryQueueSource),
     /// `type = "kafka"`: a topic read by a consumer group.
     #[cfg(feature = "kafka")]
-    Kafka(esmd_kafka::KafkaSourceConfig),
+    Kafka(Box<esmd_kafka::KafkaSourceConfig>),
     // Further connector variants go here, each with its own struct from its crate, e.g.
     //   #[cfg(feature = "sqs")]
     //   Sqs(esmd_sqs::SqsSourceConfig),
@@ -240,7 +240,7 @@ impl SourceConfig {
             "memory" => (deserialize_at(rest, at).map(SourceConfig::Memory), SourceProfile::stream("memory")),
             "memory_queue" => (deserialize_at(rest, at).map(SourceConfig::MemoryQueue), SourceProfile::sqs_like("memory_queue", fifo)),
             #[cfg(feature = "kafka")]
-            "kafka" => (deserialize_at(rest, at).map(SourceConfig::Kafka), KAFKA),
+            "kafka" => (deserialize_at(rest, at).map(|k| SourceConfig::Kafka(Box::new(k))), KAFKA),
             other => {
                 return match SourceProfile::planned(other) {
                     Some(profile) => ParsedSource::Planned(profile),

@@ -226,7 +226,7 @@ mod tests {
     fn event_matches_aws_example() {
         let enc = KafkaEncoding::new(EventSource::SelfManaged, "b-2.demo:9092,b-1.demo:9092", "mytopic");
         let r = sample(&enc);
-        let event = enc.encode_event(&ShardId::new("mytopic-0"), &[r.clone()], None);
+        let event = enc.encode_event(&ShardId::new("mytopic-0"), std::slice::from_ref(&r), None);
         let expected = r#"{"eventSource":"SelfManagedKafka","bootstrapServers":"b-2.demo:9092,b-1.demo:9092","records":{"mytopic-0":[{"topic":"mytopic","partition":0,"offset":15,"timestamp":1545084650987,"timestampType":"CREATE_TIME","key":"cmVjb3JkS2V5","value":"eyJrZXkiOiJ2YWx1ZSJ9","headers":[{"headerKey":[104,101,97,100,101,114,86,97,108,117,101]}]}]}}"#;
         assert_eq!(std::str::from_utf8(&event).unwrap(), expected);
         assert!(event.len() <= enc.envelope_size() + r.event_size());
@@ -240,7 +240,7 @@ mod tests {
         let arn = "arn:aws:kafka:us-east-1:123456789012:cluster/c/abc";
         let enc = KafkaEncoding::new(EventSource::Msk { cluster_arn: arn.into() }, "b:9092", "t");
         let r = enc.record(&RawMessage { topic: "t", partition: 3, offset: 7, timestamp: None, key: None, value: None, headers: vec![("h", None)] });
-        let event: Value = serde_json::from_slice(&enc.encode_event(&ShardId::new("t-3"), &[r.clone()], None)).unwrap();
+        let event: Value = serde_json::from_slice(&enc.encode_event(&ShardId::new("t-3"), std::slice::from_ref(&r), None)).unwrap();
         assert_eq!(event["eventSource"], "aws:kafka");
         assert_eq!(event["eventSourceArn"], arn);
         let rec = &event["records"]["t-3"][0];
