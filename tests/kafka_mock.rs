@@ -31,6 +31,18 @@ fn source_from(bootstrap: &str, topic: &str, group: &str, start: StartFrom) -> A
     Arc::new(KafkaSource::new(KafkaOptions { mapping: "m".into(), config, starting_position: start }).expect("source"))
 }
 
+/// A function that succeeds and records the offsets it was given, in arrival order.
+async fn offsets_function() -> (FunctionServer, Arc<Mutex<Vec<i64>>>) {
+    let seen: Arc<Mutex<Vec<i64>>> = Arc::default();
+    let s = seen.clone();
+    let f = FunctionServer::start(move |event| {
+        s.lock().unwrap().extend(kafka_records(event).into_iter().map(|r| r.1));
+        Reply::empty()
+    })
+    .await;
+    (f, seen)
+}
+
 fn keyed(n: usize, keys: usize) -> impl Iterator<Item = Message> {
     (0..n).map(move |i| Message::keyed(format!("k{}", i % keys), format!("{{\"i\":{i}}}")))
 }
@@ -130,13 +142,7 @@ async fn crash_mid_batch_resumes_from_the_finished_watermark() {
     assert_eq!(committed(&bs, "g2", "t", 1).await, [100], "nothing past the unfinished batch");
 
     // Second run, same group: starts exactly at 100 and finishes the rest.
-    let seen: Arc<Mutex<Vec<i64>>> = Arc::default();
-    let s = seen.clone();
-    let f2 = FunctionServer::start(move |event| {
-        s.lock().unwrap().extend(kafka_records(event).into_iter().map(|r| r.1));
-        Reply::empty()
-    })
-    .await;
+    let (f2, seen) = offsets_function().await;
     let dir2 = tempfile::tempdir().unwrap();
     let m2 = start_stream(source(&bs, "t", "g2"), &f2.url(), stream_settings(10, 0), dir2.path(), None);
     wait_all_committed(&bs, "g2", "t", 1, Duration::from_secs(30)).await;
@@ -285,13 +291,7 @@ async fn latest_and_committed_offsets_winning() {
     kafka.create_topic("s", 1).unwrap();
     produce(&bs, "s", (0..10).map(|i| Message { partition: Some(0), key: None, value: format!("{i}"), timestamp: None })).await;
 
-    let seen: Arc<Mutex<Vec<i64>>> = Arc::default();
-    let s = seen.clone();
-    let f = FunctionServer::start(move |event| {
-        s.lock().unwrap().extend(kafka_records(event).into_iter().map(|r| r.1));
-        Reply::empty()
-    })
-    .await;
+    let (f, seen) = offsets_function().await;
 
     // LATEST, new group: only records written after the partition was assigned.
     let dir = tempfile::tempdir().unwrap();
@@ -330,13 +330,7 @@ async fn filters_match_the_decoded_value_and_commit_past_the_rest() {
         (0..30).map(|i| Message { partition: Some(0), key: None, value: if i % 3 == 0 { format!("{{\"kind\":\"order\",\"n\":{i}}}") } else { format!("plain {i}") }, timestamp: None }),
     )
     .await;
-    let seen: Arc<Mutex<Vec<i64>>> = Arc::default();
-    let s = seen.clone();
-    let f = FunctionServer::start(move |event| {
-        s.lock().unwrap().extend(kafka_records(event).into_iter().map(|r| r.1));
-        Reply::empty()
-    })
-    .await;
+    let (f, seen) = offsets_function().await;
     let filter = esmd_filter::FilterCriteria::compile(&[r#"{"value": {"kind": ["order"]}}"#.to_string()]).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let m = start_stream(source(&bs, "f", "fg"), &f.url(), stream_settings(10, 50), dir.path(), Some(Arc::new(filter)));

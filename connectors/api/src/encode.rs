@@ -27,3 +27,14 @@ pub trait EventEncoder: Send + Sync {
     /// The source's ARN (or its stand-in for non-AWS sources), for events and failure records.
     fn event_source_arn(&self) -> &str;
 }
+
+/// Writes the records' pre-encoded fragments separated by commas: the inside of every event's
+/// record array.
+pub fn write_fragments(out: &mut Vec<u8>, records: &[Record]) {
+    for (i, r) in records.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(&r.encoded);
+    }
+}

@@ -11,7 +11,7 @@ mod secret;
 mod source;
 pub mod time;
 
-pub use encode::{EventEncoder, ExtraFields};
+pub use encode::{write_fragments, EventEncoder, ExtraFields};
 pub use error::{ErrorKind, SourceError};
 pub use record::{ItemId, Position, Record, ShardId};
 pub use secret::Secret;

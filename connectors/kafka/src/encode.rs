@@ -149,12 +149,7 @@ impl EventEncoder for KafkaEncoding {
         out.extend_from_slice(self.prefix.as_bytes());
         out.extend_from_slice(json_str(shard.as_str()).as_bytes());
         out.extend_from_slice(b":[");
-        for (i, r) in records.iter().enumerate() {
-            if i > 0 {
-                out.push(b',');
-            }
-            out.extend_from_slice(&r.encoded);
-        }
+        esmd_api::write_fragments(&mut out, records);
         out.extend_from_slice(b"]}}");
         out
     }

@@ -48,12 +48,7 @@ pub(crate) fn records_event(records: &[Record], extra: Option<&ExtraFields>) -> 
     let size = RECORDS_ENVELOPE.len() + records.iter().map(Record::event_size).sum::<usize>();
     let mut out = Vec::with_capacity(size);
     out.extend_from_slice(b"{\"Records\":[");
-    for (i, r) in records.iter().enumerate() {
-        if i > 0 {
-            out.push(b',');
-        }
-        out.extend_from_slice(&r.encoded);
-    }
+    esmd_api::write_fragments(&mut out, records);
     out.push(b']');
     for (k, v) in extra.into_iter().flatten() {
         out.push(b',');
