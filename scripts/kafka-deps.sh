@@ -3,6 +3,7 @@
 # target/test-tools/tansu. Idempotent: does nothing when the pinned version is already there.
 #
 #   tansu broker  target/test-tools/tansu/bin/tansu
+#   socat, openssl (Debian packages): the TLS test puts a TLS-terminating proxy in front of tansu
 #
 # Tests find it there, or at $ESMD_TANSU. A missing binary fails those tests with a pointer to
 # this script; it never skips them. A cold install compiles for about 12 minutes.
@@ -15,6 +16,13 @@ cd "$(dirname "$0")/.."
 TANSU_VERSION="0.6.0"
 ROOT="target/test-tools/tansu"
 BIN="$ROOT/bin/tansu"
+
+for tool in socat openssl; do
+  if ! command -v "$tool" >/dev/null; then
+    echo "kafka-deps: installing $tool (Debian package)"
+    apt-get install -y -q "$tool" >/dev/null || { echo "kafka-deps: cannot install $tool" >&2; exit 1; }
+  fi
+done
 
 installed_version() {
   [[ -f "$ROOT/.version" ]] && cat "$ROOT/.version" || true

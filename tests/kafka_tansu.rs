@@ -14,7 +14,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use support::function::{FunctionServer, Reply};
-use support::kafka::{committed, create_topic, kafka_records, produce, wait_all_committed, Message, Tansu};
+use support::kafka::{committed, create_topic, free_port, kafka_records, produce, wait_all_committed, Message, Tansu, TestPki, TlsProxy};
 
 fn source(bootstrap: &str, topic: &str, group: &str) -> Arc<KafkaSource> {
     source_from(bootstrap, topic, group, StartFrom::TrimHorizon)
@@ -172,4 +172,54 @@ async fn at_timestamp_starts_at_the_first_record_at_or_after_the_time() {
     m.stop().await;
     let offsets: Vec<i64> = seen.lock().unwrap().iter().map(|r| r.1).collect();
     assert_eq!(offsets, (5..10).collect::<Vec<_>>(), "{}", broker.log());
+}
+
+/// TLS with a custom root CA and a client certificate (mutual TLS): the broker sits behind a
+/// TLS-terminating proxy that requires a certificate signed by the test CA. With the
+/// certificate records arrive and are committed; without it nothing is read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn mutual_tls_with_a_custom_ca() {
+    let broker = Tansu::start().await;
+    let bs = broker.bootstrap.clone();
+    create_topic(&bs, "tls", 1).await;
+    produce(&bs, "tls", (0..25).map(|i| Message { partition: Some(0), key: None, value: format!("{i}"), timestamp: None })).await;
+    let pki = TestPki::create();
+    let proxy_port = free_port();
+    let broker_port: u16 = bs.rsplit(':').next().and_then(|p| p.parse().ok()).unwrap();
+    let broker = broker.restart_behind(proxy_port).await;
+    let _proxy = TlsProxy::start(&pki, proxy_port, broker_port).await;
+
+    let tls_source = |client_cert: bool| {
+        let mut tls = json!({"ca_file": pki.path("ca.pem")});
+        if client_cert {
+            tls["cert_file"] = json!(pki.path("client.pem"));
+            tls["key_file"] = json!(pki.path("client.key"));
+        }
+        let config: KafkaSourceConfig = serde_json::from_value(json!({
+            "bootstrap_servers": [format!("127.0.0.1:{proxy_port}")], "topic": "tls", "consumer_group_id": "tlsg", "tls": tls
+        }))
+        .expect("config");
+        Arc::new(KafkaSource::new(KafkaOptions { mapping: "m".into(), config, starting_position: StartFrom::TrimHorizon }).expect("source"))
+    };
+
+    let seen: Seen = Arc::default();
+    let f = recording_function(seen.clone()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let anonymous = tls_source(false);
+    let m = start_stream(anonymous.clone(), &f.url(), stream_settings(10, 0), dir.path(), None);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    m.stop().await;
+    assert!(seen.lock().unwrap().is_empty(), "the proxy refuses clients without a certificate");
+    assert!(anonymous.error_count() > 0, "the handshake failures are counted");
+
+    let m = start_stream(tls_source(true), &f.url(), stream_settings(10, 0), dir.path(), None);
+    let start = std::time::Instant::now();
+    while seen.lock().unwrap().len() < 25 {
+        assert!(start.elapsed() < Duration::from_secs(60), "delivered {} of 25\n{}", seen.lock().unwrap().len(), broker.log());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    m.stop().await;
+    let broker = broker.restart(false).await;
+    assert_eq!(committed(&broker.bootstrap, "tlsg", "tls", 1).await, [25]);
 }

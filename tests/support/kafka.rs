@@ -194,14 +194,19 @@ impl Tansu {
     }
 
     async fn launch(dir: tempfile::TempDir, port: u16, authentication: bool) -> Self {
+        Self::launch_advertising(dir, port, port, authentication).await
+    }
+
+    async fn launch_advertising(dir: tempfile::TempDir, port: u16, advertised_port: u16, authentication: bool) -> Self {
         let bin = Self::binary();
         assert!(bin.exists(), "tansu not found at {} — run scripts/kafka-deps.sh (the README's test command does)", bin.display());
         let url = format!("tcp://127.0.0.1:{port}");
+        let advertised = format!("tcp://127.0.0.1:{advertised_port}");
         let log = std::fs::OpenOptions::new().create(true).append(true).open(dir.path().join("tansu.log")).expect("log file");
         let mut cmd = Command::new(&bin);
         // A relative sqlite path: tansu mangles absolute ones.
         cmd.current_dir(dir.path())
-            .args(["broker", "--listener-url", &url, "--advertised-listener-url", &url, "--storage-engine", "sqlite://tansu.db"])
+            .args(["broker", "--listener-url", &url, "--advertised-listener-url", &advertised, "--storage-engine", "sqlite://tansu.db"])
             .stdout(Stdio::null())
             .stderr(log);
         if authentication {
@@ -226,6 +231,19 @@ impl Tansu {
         assert!(status.success(), "tansu user create failed");
     }
 
+    /// Restarts the broker on the same port and storage, telling clients to connect to
+    /// `advertised_port` instead (a TLS proxy in front of it).
+    pub async fn restart_behind(mut self, advertised_port: u16) -> Self {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let port: u16 = self.bootstrap.rsplit(':').next().and_then(|p| p.parse().ok()).expect("port");
+        let dir = std::mem::replace(&mut self._dir, tempfile::tempdir().expect("tempdir"));
+        drop(self);
+        let mut t = Self::launch_advertising(dir, port, advertised_port, false).await;
+        t.bootstrap = format!("127.0.0.1:{port}");
+        t
+    }
+
     /// Restarts the broker on the same port and storage, requiring SASL authentication or not.
     pub async fn restart(mut self, authentication: bool) -> Self {
         let _ = self.child.kill();
@@ -247,4 +265,73 @@ impl Drop for Tansu {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// A test certificate authority with a server certificate for 127.0.0.1 and a client
+/// certificate, made with the `openssl` command line.
+pub struct TestPki {
+    pub dir: tempfile::TempDir,
+}
+
+impl TestPki {
+    pub fn create() -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let run = |args: &[&str]| {
+            let out = Command::new("openssl").args(args).current_dir(dir.path()).output().expect("openssl (Debian package openssl) is needed for the TLS tests");
+            assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        };
+        std::fs::write(dir.path().join("server.ext"), "subjectAltName=IP:127.0.0.1,DNS:localhost\n").expect("ext");
+        std::fs::write(dir.path().join("client.ext"), "extendedKeyUsage=clientAuth\n").expect("ext");
+        run(&["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj", "/CN=esmd-test-ca"]);
+        for who in ["server", "client"] {
+            run(&["req", "-newkey", "rsa:2048", "-nodes", "-keyout", &format!("{who}.key"), "-out", &format!("{who}.csr"), "-subj", &format!("/CN={who}")]);
+            run(&["x509", "-req", "-in", &format!("{who}.csr"), "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-out", &format!("{who}.pem"), "-days", "2", "-extfile", &format!("{who}.ext")]);
+        }
+        TestPki { dir }
+    }
+
+    pub fn path(&self, name: &str) -> String {
+        self.dir.path().join(name).display().to_string()
+    }
+}
+
+/// socat terminating TLS (requiring a client certificate signed by the test CA) in front of a
+/// plaintext port. Killed on drop.
+pub struct TlsProxy {
+    child: Child,
+    pub port: u16,
+}
+
+impl TlsProxy {
+    pub async fn start(pki: &TestPki, port: u16, upstream: u16) -> Self {
+        let listen = format!(
+            "openssl-listen:{port},bind=127.0.0.1,reuseaddr,fork,cert={},key={},cafile={},verify=1",
+            pki.path("server.pem"),
+            pki.path("server.key"),
+            pki.path("ca.pem")
+        );
+        let child = Command::new("socat")
+            .args([&listen, &format!("tcp:127.0.0.1:{upstream}")])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("socat (Debian package socat; scripts/kafka-deps.sh installs it) is needed for the TLS tests");
+        let start = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(start.elapsed() < Duration::from_secs(10), "socat did not listen on {port}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        TlsProxy { child, port }
+    }
+}
+
+impl Drop for TlsProxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").expect("free port").local_addr().expect("addr").port()
 }
