@@ -10,7 +10,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Pinned: 0.6.0 with sqlite storage was verified with connectors/kafka/tests/tansu.rs. Its
+# Pinned: 0.6.0 with sqlite storage was verified with tests/kafka_tansu.rs. Its
 # memory storage was seen to skip and duplicate records when a consumer fetches from the middle
 # of a record batch, so the tests use sqlite only.
 TANSU_VERSION="0.6.0"
