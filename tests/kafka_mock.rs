@@ -338,3 +338,36 @@ async fn filters_match_the_decoded_value_and_commit_past_the_rest() {
     m.stop().await;
     assert_eq!(*seen.lock().unwrap(), (0..30).filter(|i| i % 3 == 0).collect::<Vec<_>>());
 }
+
+/// A reader whose read is abandoned mid-wait (shutdown, a restarted worker) still hands the
+/// partition's queue to the next reader, which reads on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_abandoned_read_hands_the_partition_on() {
+    use esmd_api::OrderedSource;
+    let kafka = EmbeddedKafka::start(1).unwrap();
+    let bs = kafka.bootstrap_servers().to_string();
+    kafka.create_topic("h", 1).unwrap();
+    let src = source(&bs, "h", "hg");
+    let start = std::time::Instant::now();
+    let shard = loop {
+        if let Some(s) = src.list_shards().await.unwrap().into_iter().next() {
+            break s;
+        }
+        assert!(start.elapsed() < Duration::from_secs(30), "never assigned");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let mut first = src.open(&shard, StartFrom::TrimHorizon).await.unwrap();
+    assert!(tokio::time::timeout(Duration::from_millis(50), first.read(10)).await.is_err(), "nothing to read yet");
+    drop(first);
+
+    produce(&bs, "h", (0..5).map(|i| Message { partition: Some(0), key: None, value: format!("{i}"), timestamp: None })).await;
+    let mut second = src.open(&shard, StartFrom::TrimHorizon).await.expect("the queue was handed back");
+    let mut offsets = Vec::new();
+    while offsets.len() < 5 {
+        assert!(start.elapsed() < Duration::from_secs(30), "read {offsets:?}");
+        offsets.extend(second.read(10).await.unwrap().records.iter().map(|r| r.position.to_string()));
+    }
+    assert_eq!(offsets, ["0", "1", "2", "3", "4"]);
+    drop(second);
+    src.close().await;
+}

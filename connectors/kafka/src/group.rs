@@ -152,7 +152,6 @@ impl Shared {
             _ => base.assign(tpl)?,
         }
         tracing::info!(mapping = %self.mapping, topic = %self.topic, partitions = ?ours, "partitions assigned");
-
         Ok(())
     }
 

@@ -369,22 +369,22 @@ impl ShardReader for KafkaReader {
         if !self.current() {
             return Err(self.revoked());
         }
-        let Some(queue) = self.queue.take() else { return Err(self.revoked()) };
-        let mut out = Vec::new();
+        // Borrowed, never taken: if the engine drops this future (shutdown), the queue stays
+        // with the reader and is handed on. `recv` is cancellation safe.
+        let Some(queue) = self.queue.as_ref() else { return Err(self.revoked()) };
+        let mut got = Vec::new();
         let mut error = None;
         match tokio::time::timeout(READ_WAIT, queue.recv()).await {
             Err(_) => {}
             Ok(Err(e)) => error = Some(e),
             Ok(Ok(m)) => {
-                let r = self.convert(&m);
+                got.push(self.convert(&m));
                 drop(m);
-                self.accept(r, &mut out);
-                while out.len() < max_records {
+                while got.len() < max_records {
                     match queue.recv().now_or_never() {
                         Some(Ok(m)) => {
-                            let r = self.convert(&m);
+                            got.push(self.convert(&m));
                             drop(m);
-                            self.accept(r, &mut out);
                         }
                         Some(Err(e)) => {
                             error = Some(e);
@@ -395,7 +395,10 @@ impl ShardReader for KafkaReader {
                 }
             }
         }
-        self.queue = Some(queue);
+        let mut out = Vec::with_capacity(got.len());
+        for r in got {
+            self.accept(r, &mut out);
+        }
         // Read after the assignment ended: these belong to the partition's next reader.
         if !self.current() {
             self.stash = out;
