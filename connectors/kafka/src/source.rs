@@ -209,6 +209,7 @@ impl OrderedSource for KafkaSource {
             .and_then(|p| p.parse::<i32>().ok())
             .ok_or_else(|| SourceError::fatal(format!("{} is not a partition of {}", shard.id, self.shared.topic)))?;
         let consumer = self.consumer().ok_or_else(|| SourceError::new(ErrorKind::Revoked, "kafka source is closing"))?;
+        let topic_c = CString::new(self.shared.topic.clone()).map_err(|_| SourceError::fatal("topic name contains a NUL byte"))?;
         let mut state = self.shared.lock();
         let Some(slot) = state.slots.get_mut(&partition) else {
             return Err(SourceError::new(ErrorKind::Revoked, format!("{} is not assigned to this consumer", shard.id)));
@@ -221,7 +222,6 @@ impl OrderedSource for KafkaSource {
             return Err(SourceError::transient(format!("{}: the previous reader still holds the partition", shard.id)));
         };
         let stash = std::mem::take(&mut slot.stash);
-        let topic_c = CString::new(self.shared.topic.clone()).map_err(|_| SourceError::fatal("topic name contains a NUL byte"))?;
         Ok(Box::new(KafkaReader {
             shared: self.shared.clone(),
             consumer,
