@@ -335,11 +335,12 @@ impl ShardWorker {
             return;
         }
         let cp = Checkpoint { position: low.clone(), shard_finished: false, state: None };
-        let keep_local = !self.source.keeps_positions();
-        if let Err(e) = async { if keep_local { self.store.save(&self.ctx.name, &self.shard.id, &cp).await } else { Ok(()) } }.await {
-            tracing::warn!(mapping = %self.ctx.name, shard = %self.shard.id, error = %e, "checkpoint not saved; will retry");
-            status.update(|s| s.last_error = Some(e.to_string()));
-            return;
+        if !self.source.keeps_positions() {
+            if let Err(e) = self.store.save(&self.ctx.name, &self.shard.id, &cp).await {
+                tracing::warn!(mapping = %self.ctx.name, shard = %self.shard.id, error = %e, "checkpoint not saved; will retry");
+                status.update(|s| s.last_error = Some(e.to_string()));
+                return;
+            }
         }
         if let Some(p) = &low {
             if let Err(e) = reader.commit(p).await {
