@@ -42,6 +42,11 @@ impl StreamMapping {
             if discover_now {
                 match self.source.list_shards().await {
                     Ok(shards) => {
+                        // A shard that is gone (a Kafka partition now read by another consumer)
+                        // must not keep feeding this mapping's lag and age gauges.
+                        for old in known.iter().filter(|o| !shards.iter().any(|s| s.id == o.id)) {
+                            ctx.metrics.forget_shard(old.id.as_str());
+                        }
                         known = shards;
                         delays = backoff(&self.settings.backoff);
                         ctx.status.set_error(None);
