@@ -15,7 +15,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use support::function::{FunctionServer, Reply};
-use support::kafka::{committed, kafka_records, produce, read_topic, wait_all_committed, Message};
+use support::kafka::{committed, kafka_records, produce, read_topic, wait_all_committed, wait_committed, Message};
 
 fn source(bootstrap: &str, topic: &str, group: &str) -> Arc<KafkaSource> {
     source_from(bootstrap, topic, group, StartFrom::TrimHorizon)
@@ -131,11 +131,7 @@ async fn crash_mid_batch_resumes_from_the_finished_watermark() {
     .await;
     let dir = tempfile::tempdir().unwrap();
     let m = start_stream(source(&bs, "t", "g2"), &f.url(), stream_settings(10, 0), dir.path(), None);
-    let start = std::time::Instant::now();
-    while committed(&bs, "g2", "t", 1).await != [100] {
-        assert!(start.elapsed() < Duration::from_secs(30), "never committed 100: {:?}", committed(&bs, "g2", "t", 1).await);
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_committed(&bs, "g2", "t", &[100], Duration::from_secs(30)).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     m.handle.abort();
     let _ = m.handle.await;

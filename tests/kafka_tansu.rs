@@ -14,7 +14,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use support::function::{FunctionServer, Reply};
-use support::kafka::{committed, create_topic, free_port, kafka_records, produce, wait_all_committed, Message, Tansu, TestPki, TlsProxy};
+use support::kafka::{committed, create_topic, free_port, kafka_records, produce, wait_all_committed, wait_committed, Message, Tansu, TestPki, TlsProxy};
 
 fn source(bootstrap: &str, topic: &str, group: &str) -> Arc<KafkaSource> {
     source_from(bootstrap, topic, group, StartFrom::TrimHorizon)
@@ -26,6 +26,15 @@ fn source_from(bootstrap: &str, topic: &str, group: &str, start: StartFrom) -> A
 }
 
 type Seen = Arc<Mutex<Vec<(String, i64, String)>>>;
+
+/// Waits (up to a minute) until the function has seen `n` records.
+async fn wait_delivered(seen: &Seen, n: usize, broker: &Tansu) {
+    let start = std::time::Instant::now();
+    while seen.lock().unwrap().len() < n {
+        assert!(start.elapsed() < Duration::from_secs(60), "delivered {} of {n}\n{}", seen.lock().unwrap().len(), broker.log());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
 
 async fn recording_function(seen: Seen) -> FunctionServer {
     FunctionServer::start(move |event| {
@@ -98,11 +107,7 @@ async fn commit_never_passes_an_unfinished_record() {
     .await;
     let dir = tempfile::tempdir().unwrap();
     let m = start_stream(source(&bs, "held", "hg"), &f.url(), stream_settings(10, 0), dir.path(), None);
-    let start = std::time::Instant::now();
-    while committed(&bs, "hg", "held", 1).await != [20] {
-        assert!(start.elapsed() < Duration::from_secs(60), "committed {:?}", committed(&bs, "hg", "held", 1).await);
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_committed(&bs, "hg", "held", &[20], Duration::from_secs(60)).await;
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert_eq!(committed(&bs, "hg", "held", 1).await, [20], "held below the failing batch");
     broken.store(false, std::sync::atomic::Ordering::SeqCst);
@@ -143,11 +148,7 @@ async fn sasl_scram_authenticates_and_a_wrong_password_reads_nothing() {
 
     let good = scram("s3cret");
     let m = start_stream(good, &f.url(), stream_settings(10, 0), dir.path(), None);
-    let start = std::time::Instant::now();
-    while seen.lock().unwrap().len() < 40 {
-        assert!(start.elapsed() < Duration::from_secs(60), "delivered {} of 40\n{}", seen.lock().unwrap().len(), broker.log());
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_delivered(&seen, 40, &broker).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     m.stop().await;
     // Read the group's offset back without authentication.
@@ -213,11 +214,7 @@ async fn mutual_tls_with_a_custom_ca() {
     assert!(anonymous.error_count() > 0, "the handshake failures are counted");
 
     let m = start_stream(tls_source(true), &f.url(), stream_settings(10, 0), dir.path(), None);
-    let start = std::time::Instant::now();
-    while seen.lock().unwrap().len() < 25 {
-        assert!(start.elapsed() < Duration::from_secs(60), "delivered {} of 25\n{}", seen.lock().unwrap().len(), broker.log());
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_delivered(&seen, 25, &broker).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     m.stop().await;
     let broker = broker.restart(false).await;

@@ -123,18 +123,24 @@ pub async fn high_watermarks(bootstrap: &str, topic: &str, partitions: i32) -> V
     .expect("join")
 }
 
+/// Waits until the group's committed offsets are `expected`, one per partition.
+pub async fn wait_committed(bootstrap: &str, group: &str, topic: &str, expected: &[i64], timeout: Duration) {
+    let start = Instant::now();
+    loop {
+        let c = committed(bootstrap, group, topic, expected.len() as i32).await;
+        if c == expected {
+            return;
+        }
+        assert!(start.elapsed() < timeout, "committed {c:?}, expected {expected:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// Waits until the group has committed every partition's high watermark.
 pub async fn wait_all_committed(bootstrap: &str, group: &str, topic: &str, partitions: i32, timeout: Duration) -> Vec<i64> {
-    let start = Instant::now();
     let high = high_watermarks(bootstrap, topic, partitions).await;
-    loop {
-        let c = committed(bootstrap, group, topic, partitions).await;
-        if c == high {
-            return c;
-        }
-        assert!(start.elapsed() < timeout, "committed {c:?}, high watermarks {high:?}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_committed(bootstrap, group, topic, &high, timeout).await;
+    high
 }
 
 /// Reads `n` messages of `topic` from the beginning: (key, value).
@@ -231,27 +237,26 @@ impl Tansu {
         assert!(status.success(), "tansu user create failed");
     }
 
-    /// Restarts the broker on the same port and storage, telling clients to connect to
-    /// `advertised_port` instead (a TLS proxy in front of it).
-    pub async fn restart_behind(mut self, advertised_port: u16) -> Self {
+    /// Stops the broker, keeping its storage and port for a restart.
+    fn stop(mut self) -> (tempfile::TempDir, u16) {
         let _ = self.child.kill();
         let _ = self.child.wait();
         let port: u16 = self.bootstrap.rsplit(':').next().and_then(|p| p.parse().ok()).expect("port");
+        // Take the directory out; Drop then only kills the already-stopped child again.
         let dir = std::mem::replace(&mut self._dir, tempfile::tempdir().expect("tempdir"));
-        drop(self);
-        let mut t = Self::launch_advertising(dir, port, advertised_port, false).await;
-        t.bootstrap = format!("127.0.0.1:{port}");
-        t
+        (dir, port)
+    }
+
+    /// Restarts the broker on the same port and storage, telling clients to connect to
+    /// `advertised_port` instead (a TLS proxy in front of it).
+    pub async fn restart_behind(self, advertised_port: u16) -> Self {
+        let (dir, port) = self.stop();
+        Self::launch_advertising(dir, port, advertised_port, false).await
     }
 
     /// Restarts the broker on the same port and storage, requiring SASL authentication or not.
-    pub async fn restart(mut self, authentication: bool) -> Self {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let port: u16 = self.bootstrap.rsplit(':').next().and_then(|p| p.parse().ok()).expect("port");
-        // Take the directory out without running Drop's kill twice.
-        let dir = std::mem::replace(&mut self._dir, tempfile::tempdir().expect("tempdir"));
-        drop(self);
+    pub async fn restart(self, authentication: bool) -> Self {
+        let (dir, port) = self.stop();
         Self::launch(dir, port, authentication).await
     }
 

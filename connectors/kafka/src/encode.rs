@@ -128,6 +128,15 @@ impl KafkaEncoding {
     }
 }
 
+impl KafkaEncoding {
+    /// The exact length of the event [`EventEncoder::encode_event`] writes for these records,
+    /// whose partition key is already quoted: prefix, key, `:[`, fragments and commas, `]}}`.
+    fn event_len(&self, quoted_key: &str, records: &[Record]) -> usize {
+        let fragments: usize = records.iter().map(|r| r.encoded.len()).sum();
+        self.prefix.len() + quoted_key.len() + 2 + fragments + records.len().saturating_sub(1) + 3
+    }
+}
+
 /// `topic-N`: how AWS names a partition in events, responses and failure records.
 pub fn partition_name(topic: &str, partition: i32) -> String {
     format!("{topic}-{partition}")
@@ -144,10 +153,10 @@ pub fn offset_of(position: &Position) -> Option<i64> {
 
 impl EventEncoder for KafkaEncoding {
     fn encode_event(&self, shard: &ShardId, records: &[Record], _extra: Option<&ExtraFields>) -> Vec<u8> {
-        let size = self.envelope_size() + records.iter().map(Record::event_size).sum::<usize>();
-        let mut out = Vec::with_capacity(size);
+        let key = json_str(shard.as_str());
+        let mut out = Vec::with_capacity(self.event_len(&key, records));
         out.extend_from_slice(self.prefix.as_bytes());
-        out.extend_from_slice(json_str(shard.as_str()).as_bytes());
+        out.extend_from_slice(key.as_bytes());
         out.extend_from_slice(b":[");
         esmd_api::write_fragments(&mut out, records);
         out.extend_from_slice(b"]}}");
@@ -160,7 +169,7 @@ impl EventEncoder for KafkaEncoding {
     }
 
     fn batch_info(&self, shard: &ShardId, records: &[Record]) -> (String, Value) {
-        let payload_size = self.encode_event(shard, records, None).len();
+        let payload_size = self.event_len(&json_str(shard.as_str()), records);
         let mut info = Map::new();
         info.insert("batchSize".into(), json!(records.len()));
         info.insert("eventSourceArn".into(), json!(self.arn));
@@ -258,7 +267,8 @@ mod tests {
         let ri = &info["recordsInfo"]["mytopic-0"];
         assert_eq!(ri["firstRecordOffset"], "15");
         assert_eq!(ri["firstRecordTimestamp"], "2018-12-17T22:10:50.987Z");
-        assert!(info["payloadSize"].as_u64().unwrap() > 200);
+        let event = enc.encode_event(&ShardId::new("mytopic-0"), &[sample(&enc), sample(&enc)], None);
+        assert_eq!(info["payloadSize"].as_u64().unwrap() as usize, event.len());
     }
 
     #[test]

@@ -20,7 +20,7 @@ use rdkafka::types::RDKafkaRespErr;
 use rdkafka::{Offset, TopicPartitionList};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, MutexGuard, OnceLock, Weak};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
 use std::time::Duration;
 
 pub(crate) type Queue = StreamPartitionQueue<GroupContext>;
@@ -63,7 +63,7 @@ pub(crate) struct Shared {
     pub mapping: String,
     pub topic: String,
     pub start: StartFrom,
-    pub encoding: KafkaEncoding,
+    pub encoding: Arc<KafkaEncoding>,
     pub consumer: OnceLock<Weak<KConsumer>>,
     state: Mutex<GroupState>,
     /// librdkafka errors seen by the group (connection, authentication, fetch), for metrics.
@@ -78,7 +78,7 @@ impl Shared {
             mapping,
             topic,
             start,
-            encoding,
+            encoding: Arc::new(encoding),
             consumer: OnceLock::new(),
             state: Mutex::new(GroupState::default()),
             errors: AtomicU64::new(0),
@@ -223,7 +223,7 @@ impl Shared {
 
 /// The consumer's context: logs, errors and the rebalance protocol.
 pub(crate) struct GroupContext {
-    pub shared: std::sync::Arc<Shared>,
+    pub shared: Arc<Shared>,
 }
 
 impl ClientContext for GroupContext {

@@ -2,10 +2,10 @@
 //! seeding and benchmark tools.
 
 use crate::config::KafkaSourceConfig;
-use rdkafka::message::{Header, OwnedHeaders};
-use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
 use rdkafka::ClientConfig;
-use std::time::Duration;
+use tokio::time::{Duration, Instant};
 
 #[derive(Debug, thiserror::Error)]
 #[error("kafka producer: {0}")]
@@ -43,20 +43,18 @@ impl FailureProducer {
         Ok(FailureProducer { producer })
     }
 
-    /// Sends one message and waits until the broker has it (or `timeout` passes).
-    pub async fn send(&self, topic: &str, key: Option<&[u8]>, value: &[u8], headers: &[(&str, &[u8])], timeout: Duration) -> Result<(), ProducerError> {
-        let mut h = OwnedHeaders::new_with_capacity(headers.len());
-        for (k, v) in headers {
-            h = h.insert(Header { key: k, value: Some(*v) });
-        }
-        let mut record: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(topic).payload(value).headers(h);
-        if let Some(k) = key {
-            record = record.key(k);
-        }
-        match tokio::time::timeout(timeout, self.producer.send(record, timeout)).await {
-            Ok(Ok(_)) => Ok(()),
-            Ok(Err((e, _))) => Err(ProducerError(format!("{topic}: {e}"))),
-            Err(_) => Err(ProducerError(format!("{topic}: not acknowledged within {timeout:?}"))),
+    /// Hands a record to librdkafka, waiting while its local queue is full (until `deadline`,
+    /// when given). Returns the acknowledgement to await.
+    async fn submit<'a>(&self, topic: &str, mut record: FutureRecord<'a, [u8], [u8]>, deadline: Option<Instant>) -> Result<DeliveryFuture, ProducerError> {
+        loop {
+            match self.producer.send_result(record) {
+                Ok(delivery) => return Ok(delivery),
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), r)) if deadline.is_none_or(|d| Instant::now() < d) => {
+                    record = r;
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+                Err((e, _)) => return Err(ProducerError(format!("{topic}: {e}"))),
+            }
         }
     }
 
@@ -70,20 +68,7 @@ impl FailureProducer {
             if let Some(k) = key {
                 record = record.key(*k);
             }
-            let deadline = tokio::time::Instant::now() + timeout;
-            loop {
-                match self.producer.send_result(record) {
-                    Ok(delivery) => {
-                        pending.push(delivery);
-                        break;
-                    }
-                    Err((rdkafka::error::KafkaError::MessageProduction(rdkafka::types::RDKafkaErrorCode::QueueFull), r)) if tokio::time::Instant::now() < deadline => {
-                        record = r;
-                        tokio::time::sleep(Duration::from_millis(5)).await;
-                    }
-                    Err((e, _)) => return Err(ProducerError(format!("{topic}: {e}"))),
-                }
-            }
+            pending.push(self.submit(topic, record, Some(Instant::now() + timeout)).await?);
         }
         for delivery in pending {
             match tokio::time::timeout(timeout, delivery).await {
@@ -109,18 +94,7 @@ impl FailureProducer {
         if let Some(p) = partition {
             record = record.partition(p);
         }
-        let mut record = record;
-        loop {
-            match self.producer.send_result(record) {
-                Ok(_delivery) => return Ok(()),
-                Err((rdkafka::error::KafkaError::MessageProduction(rdkafka::types::RDKafkaErrorCode::QueueFull), r)) => {
-                    record = r;
-                    self.producer.poll(Duration::from_millis(10));
-                    tokio::task::yield_now().await;
-                }
-                Err((e, _)) => return Err(ProducerError(format!("{topic}: {e}"))),
-            }
-        }
+        self.submit(topic, record, None).await.map(drop)
     }
 
     /// Waits until every queued message is acknowledged.

@@ -74,11 +74,6 @@ impl KafkaSource {
             .set("enable.auto.offset.store", "false")
             .set("enable.partition.eof", "false")
             .set("auto.offset.reset", reset);
-        // Bounded prefetch per partition: a slow function holds back its own partition, not
-        // memory.
-        if !cfg.properties.contains_key("queued.max.messages.kbytes") {
-            client.set("queued.max.messages.kbytes", "65536");
-        }
         let consumer: KConsumer = client
             .create_with_context(GroupContext { shared: shared.clone() })
             .map_err(|e| SourceError::fatal(format!("kafka consumer: {e}")).with_cause(e))?;
@@ -126,7 +121,7 @@ impl KafkaSource {
             .map_err(|e| SourceError::fatal(format!("kafka: cannot start the group thread: {e}")))?;
 
         Ok(KafkaSource {
-            encoder: Arc::new(SharedEncoder(shared.clone())),
+            encoder: shared.encoding.clone(),
             shared,
             consumer: Mutex::new(Some(consumer)),
             stop,
@@ -154,27 +149,6 @@ impl Drop for KafkaSource {
     fn drop(&mut self) {
         // Without close(): the group thread still leaves the group, unobserved.
         self.begin_close();
-    }
-}
-
-/// The encoder lives in the shared state so readers can use it without another handle.
-struct SharedEncoder(Arc<Shared>);
-
-impl EventEncoder for SharedEncoder {
-    fn encode_event(&self, shard: &esmd_api::ShardId, records: &[Record], extra: Option<&esmd_api::ExtraFields>) -> Vec<u8> {
-        self.0.encoding.encode_event(shard, records, extra)
-    }
-    fn envelope_size(&self) -> usize {
-        self.0.encoding.envelope_size()
-    }
-    fn batch_info(&self, shard: &esmd_api::ShardId, records: &[Record]) -> (String, serde_json::Value) {
-        self.0.encoding.batch_info(shard, records)
-    }
-    fn filter_target(&self, record: &Record) -> Option<serde_json::Value> {
-        self.0.encoding.filter_target(record)
-    }
-    fn event_source_arn(&self) -> &str {
-        self.0.encoding.event_source_arn()
     }
 }
 
