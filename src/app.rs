@@ -43,6 +43,8 @@ pub fn check(cfg: &Config) -> Result<(), AppError> {
                 DestinationKind::File(_) => true,
                 #[cfg(feature = "kafka")]
                 DestinationKind::Kafka { .. } => true,
+                #[cfg(feature = "rabbitmq")]
+                DestinationKind::RabbitMq { .. } => true,
                 _ => false,
             };
             if !supported {
@@ -93,6 +95,18 @@ fn destination(m: &MappingConfig) -> Result<Option<Arc<dyn Destination>>, AppErr
             }
             _ => Err(mapping_error(m, "destination_config.on_failure.destination: kafka destinations need a kafka source")),
         },
+        #[cfg(feature = "rabbitmq")]
+        DestinationKind::RabbitMq { exchange, routing_key } => {
+            // Validation made sure there is a broker: the destination's own or the source's.
+            let own = m.params.destination_config.as_ref().and_then(|d| d.on_failure.as_ref()).and_then(|f| f.connection.clone());
+            let connection = match (own, &m.source) {
+                (Some(c), _) => c,
+                (None, SourceConfig::RabbitMq(r)) => r.connection(),
+                (None, _) => return Err(mapping_error(m, "destination_config.on_failure.connection: a rabbitmq destination needs a broker")),
+            };
+            let publisher = esmd_rabbitmq::Publisher::new(connection, format!("esmd:{}:on-failure", m.name));
+            Ok(Some(Arc::new(crate::destination::rabbitmq::RabbitMqDestination::new(publisher, exchange.clone(), routing_key.clone()))))
+        }
         other => Err(unsupported_destination(m, other)),
     }
 }
@@ -169,7 +183,28 @@ fn source(cfg: &Config, m: &MappingConfig) -> Result<Source, AppError> {
             .map_err(|e| mapping_error(m, format!("source: {e}")))?;
             Source::Stream(Arc::new(source))
         }
+        #[cfg(feature = "rabbitmq")]
+        SourceConfig::RabbitMq(r) => {
+            let settings = m.queue_settings().map_err(|e| mapping_error(m, e))?;
+            let source = esmd_rabbitmq::RabbitMqSource::new(esmd_rabbitmq::RabbitMqOptions {
+                mapping: m.name.clone(),
+                config: (**r).clone(),
+                prefetch: rabbitmq_prefetch(&settings),
+                region: cfg.aws.region.clone(),
+                account: cfg.aws.account.clone(),
+            })
+            .map_err(|e| mapping_error(m, e))?;
+            Source::Queue(Arc::new(source))
+        }
     })
+}
+
+/// Enough unacked messages for every batch that may run at once, and no more: the broker keeps
+/// the rest for other consumers (AMQP caps prefetch at 65535).
+#[cfg(feature = "rabbitmq")]
+pub fn rabbitmq_prefetch(settings: &crate::engine::settings::QueueSettings) -> u16 {
+    let wanted = settings.batch.batch_size.saturating_mul(settings.maximum_concurrency.max(1));
+    u16::try_from(wanted).unwrap_or(u16::MAX)
 }
 
 /// Runs every enabled mapping until `shutdown` resolves.

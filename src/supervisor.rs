@@ -151,8 +151,9 @@ pub struct QueueMapping {
 impl QueueMapping {
     pub async fn run(self) {
         self.ctx.status.set_started(true);
-        let ctx = self.ctx.clone();
+        let (ctx, source) = (self.ctx.clone(), self.source.clone());
         QueueWorker { ctx: self.ctx, settings: self.settings, source: self.source }.run().await;
+        source.close().await;
         ctx.status.set_started(false);
     }
 }

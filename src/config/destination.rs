@@ -24,7 +24,8 @@ pub enum DestinationKind {
     S3 { arn: String, bucket: String },
     /// `kafka://<topic>`: a topic of the source's own cluster, one message per failed record.
     Kafka { topic: String },
-    /// `rabbitmq://<exchange>/<routing-key>` on the source's own broker; an empty exchange is
+    /// `rabbitmq://<exchange>/<routing-key>` on the source's broker or the one in
+    /// `on_failure.connection`; an empty exchange is
     /// the default exchange (`rabbitmq:///<queue>`).
     RabbitMq { exchange: String, routing_key: String },
 }

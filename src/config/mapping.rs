@@ -162,6 +162,11 @@ pub struct DestinationConfig {
 #[serde(deny_unknown_fields)]
 pub struct OnFailureConfig {
     pub destination: DestinationKind,
+    /// The broker of a `rabbitmq://` destination when it is not the source's own (any
+    /// mapping may send its failures to RabbitMQ).
+    #[cfg(feature = "rabbitmq")]
+    #[serde(default)]
+    pub connection: Option<esmd_rabbitmq::RabbitMqConnection>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Deserialize)]
@@ -329,6 +334,15 @@ impl MappingConfig {
         })
     }
 
+    /// A queue read one batch at a time to keep publish order (RabbitMQ `ordered = true`).
+    pub fn ordered_queue(&self) -> bool {
+        match &self.source {
+            #[cfg(feature = "rabbitmq")]
+            SourceConfig::RabbitMq(r) => r.ordered,
+            _ => false,
+        }
+    }
+
     /// The engine's settings for a queue mapping; validates the mapping first.
     pub fn queue_settings(&self) -> Result<QueueSettings, ConfigError> {
         if self.family() != Family::Queue {
@@ -337,10 +351,15 @@ impl MappingConfig {
         self.validate()?;
         let p = &self.params;
         let defaults = QueueSettings::default();
+        let maximum_concurrency = if self.ordered_queue() {
+            1
+        } else {
+            // Unset: the engine's starting concurrency (AWS starts SQS mappings at 5 and grows).
+            p.scaling_config.as_ref().and_then(|s| s.maximum_concurrency).map_or(defaults.maximum_concurrency, |n| n as usize)
+        };
         Ok(QueueSettings {
             batch: self.batch_settings(),
-            // Unset: the engine's starting concurrency (AWS starts SQS mappings at 5 and grows).
-            maximum_concurrency: p.scaling_config.as_ref().and_then(|s| s.maximum_concurrency).map_or(defaults.maximum_concurrency, |n| n as usize),
+            maximum_concurrency,
             report_batch_item_failures: p.report_batch_item_failures(),
             maximum_retry_attempts: p.maximum_retry_attempts.filter(|&n| n >= 0).map(|n| n as u32),
             on_exhausted: p.on_exhausted.map(Into::into).unwrap_or_default(),
@@ -394,7 +413,7 @@ pub(crate) fn parse_mapping(value: Value, index: usize, now_ms: i64) -> (Option<
                 format!(
                     "source.type = {:?} is not available in this build (its connector is planned; available: {})",
                     profile.type_name,
-                    super::source::AVAILABLE.join(", ")
+                    super::source::available().join(", ")
                 ),
             ));
             (Some(profile), None)

@@ -33,7 +33,7 @@ pub use mapping::{
     MappingParams, OnExhausted, OnFailureConfig, ScalingConfig, StartingPosition, StartingPositionTimestamp,
 };
 pub use secret::Secret;
-pub use source::{Family, MemoryQueueSource, MemorySource, Seed, SourceConfig, SourceProfile, AVAILABLE as AVAILABLE_SOURCES, PLANNED as PLANNED_SOURCES};
+pub use source::{Family, MemoryQueueSource, MemorySource, Seed, SourceConfig, SourceProfile};
 
 use serde::Deserialize;
 use std::net::{Ipv4Addr, SocketAddr};

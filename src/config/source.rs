@@ -53,7 +53,7 @@ pub struct SourceProfile {
     pub supports_parallelization: bool,
     /// Kinesis and DynamoDB only.
     pub supports_tumbling_window: bool,
-    /// `scaling_config.maximum_concurrency` (SQS; RabbitMQ runs one consumer, as AWS does).
+    /// `scaling_config.maximum_concurrency` (SQS; RabbitMQ too, beyond AWS's one consumer).
     pub supports_scaling_config: bool,
     /// A destination kind (`kafka`, `rabbitmq`) that only works on this source's own broker.
     pub broker_destination: Option<&'static str>,
@@ -95,22 +95,26 @@ impl SourceProfile {
 
     /// The profile of a source type that has no connector in this build yet.
     pub fn planned(type_name: &str) -> Option<SourceProfile> {
-        const HALF_SECOND: Duration = Duration::from_millis(500);
         Some(match type_name {
             "kafka" => KAFKA,
             "kinesis" => SourceProfile::stream("kinesis"),
             "dynamodb_streams" => SourceProfile { supports_at_timestamp: false, ..SourceProfile::stream("dynamodb_streams") },
             "sqs" => SourceProfile::sqs_like("sqs", false),
-            "rabbitmq" => SourceProfile {
-                default_batch_size: 100,
-                default_window: HALF_SECOND,
-                broker_destination: Some("rabbitmq"),
-                ..SourceProfile::queue("rabbitmq")
-            },
+            "rabbitmq" => RABBITMQ,
             _ => return None,
         })
     }
 }
+
+/// RabbitMQ: AWS's MQ defaults (batch 100, 0.5 s window). AWS runs one consumer per mapping;
+/// esmd runs up to `scaling_config.maximum_concurrency` batches unless the source is `ordered`.
+const RABBITMQ: SourceProfile = SourceProfile {
+    default_batch_size: 100,
+    default_window: Duration::from_millis(500),
+    supports_scaling_config: true,
+    broker_destination: Some("rabbitmq"),
+    ..SourceProfile::queue("rabbitmq")
+};
 
 /// Kafka: AWS's 0.5 s default window, no tumbling windows, `kafka://` destinations; the
 /// parallelization factor is esmd's own (per-key order within a partition).
@@ -121,16 +125,24 @@ const KAFKA: SourceProfile = SourceProfile {
     ..SourceProfile::stream("kafka")
 };
 
+/// Connector source types and whether this build has them (cargo features).
+const CONNECTORS: &[(&str, bool)] = &[
+    ("kafka", cfg!(feature = "kafka")),
+    ("rabbitmq", cfg!(feature = "rabbitmq")),
+    ("sqs", false),
+    ("kinesis", false),
+    ("dynamodb_streams", false),
+];
+
 /// Source types with a profile but no connector in this build.
-#[cfg(feature = "kafka")]
-pub const PLANNED: &[&str] = &["rabbitmq", "sqs", "kinesis", "dynamodb_streams"];
-#[cfg(not(feature = "kafka"))]
-pub const PLANNED: &[&str] = &["kafka", "rabbitmq", "sqs", "kinesis", "dynamodb_streams"];
+pub fn planned() -> Vec<&'static str> {
+    CONNECTORS.iter().filter(|(_, built)| !built).map(|(t, _)| *t).collect()
+}
+
 /// Source types this build can run.
-#[cfg(feature = "kafka")]
-pub const AVAILABLE: &[&str] = &["memory", "memory_queue", "kafka"];
-#[cfg(not(feature = "kafka"))]
-pub const AVAILABLE: &[&str] = &["memory", "memory_queue"];
+pub fn available() -> Vec<&'static str> {
+    ["memory", "memory_queue"].into_iter().chain(CONNECTORS.iter().filter(|(_, built)| *built).map(|(t, _)| *t)).collect()
+}
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum SourceConfig {
@@ -141,6 +153,9 @@ pub enum SourceConfig {
     /// `type = "kafka"`: a topic read by a consumer group.
     #[cfg(feature = "kafka")]
     Kafka(Box<esmd_kafka::KafkaSourceConfig>),
+    /// `type = "rabbitmq"`: one queue, consumed with manual acks.
+    #[cfg(feature = "rabbitmq")]
+    RabbitMq(Box<esmd_rabbitmq::RabbitMqSourceConfig>),
     // Further connector variants go here, each with its own struct from its crate, e.g.
     //   #[cfg(feature = "sqs")]
     //   Sqs(esmd_sqs::SqsSourceConfig),
@@ -226,6 +241,8 @@ impl SourceConfig {
             SourceConfig::MemoryQueue(q) => SourceProfile::sqs_like("memory_queue", q.fifo),
             #[cfg(feature = "kafka")]
             SourceConfig::Kafka(_) => KAFKA,
+            #[cfg(feature = "rabbitmq")]
+            SourceConfig::RabbitMq(_) => RABBITMQ,
         }
     }
 
@@ -241,13 +258,15 @@ impl SourceConfig {
             "memory_queue" => (deserialize_at(rest, at).map(SourceConfig::MemoryQueue), SourceProfile::sqs_like("memory_queue", fifo)),
             #[cfg(feature = "kafka")]
             "kafka" => (deserialize_at(rest, at).map(|k| SourceConfig::Kafka(Box::new(k))), KAFKA),
+            #[cfg(feature = "rabbitmq")]
+            "rabbitmq" => (deserialize_at(rest, at).map(|r| SourceConfig::RabbitMq(Box::new(r))), RABBITMQ),
             other => {
                 return match SourceProfile::planned(other) {
                     Some(profile) => ParsedSource::Planned(profile),
                     None => ParsedSource::Broken(
                         super::parse::keyed(
                             &join(at, "type"),
-                            format!("unknown source type {other:?} (available: {}; planned: {})", AVAILABLE.join(", "), PLANNED.join(", ")),
+                            format!("unknown source type {other:?} (available: {}; planned: {})", available().join(", "), planned().join(", ")),
                         ),
                         None,
                     ),
@@ -296,6 +315,8 @@ impl SourceConfig {
             }
             #[cfg(feature = "kafka")]
             SourceConfig::Kafka(k) => issues.extend(k.validate().into_iter().map(|i| Issue::new(&i.path, i.message))),
+            #[cfg(feature = "rabbitmq")]
+            SourceConfig::RabbitMq(r) => issues.extend(r.validate().into_iter().map(|i| Issue::new(&i.path, i.message))),
         }
     }
 }
@@ -341,7 +362,7 @@ mod tests {
         assert!(!p("dynamodb_streams").supports_at_timestamp);
         assert!(!p("kafka").supports_tumbling_window && p("kinesis").supports_tumbling_window);
         assert_eq!(p("rabbitmq").family, Family::Queue);
-        assert!(PLANNED.iter().all(|t| SourceProfile::planned(t).is_some()));
+        assert!(planned().iter().chain(available().iter().skip(2)).all(|t| SourceProfile::planned(t).is_some()));
         assert!(SourceProfile::planned("memory").is_none());
     }
 

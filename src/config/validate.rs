@@ -5,7 +5,7 @@
 use super::error::Issue;
 use super::function::FunctionConfig;
 use super::mapping::{MappingParams, OnExhausted, StartingPosition};
-#[cfg(feature = "kafka")]
+#[cfg(any(feature = "kafka", feature = "rabbitmq"))]
 use super::destination::DestinationKind;
 use super::source::{Family, SourceConfig, SourceProfile};
 use crate::engine::settings::MAX_PAYLOAD_BYTES;
@@ -64,7 +64,7 @@ pub(crate) fn mapping(
     batching(issues_ref, params, profile);
     match profile.family {
         Family::Stream => stream_rules(issues_ref, params, profile, now_ms),
-        Family::Queue => queue_rules(issues_ref, params, profile),
+        Family::Queue => queue_rules(issues_ref, params, profile, source),
     }
     if let Some(retries) = params.maximum_retry_attempts {
         range(issues_ref, "maximum_retry_attempts", retries.into(), -1, 10_000);
@@ -180,7 +180,7 @@ fn stream_rules(issues: &mut Vec<Issue>, p: &MappingParams, profile: &SourceProf
     }
 }
 
-fn queue_rules(issues: &mut Vec<Issue>, p: &MappingParams, profile: &SourceProfile) {
+fn queue_rules(issues: &mut Vec<Issue>, p: &MappingParams, profile: &SourceProfile, source: Option<&SourceConfig>) {
     let t = profile.type_name;
     let set = [
         p.parallelization_factor.is_some(),
@@ -196,8 +196,17 @@ fn queue_rules(issues: &mut Vec<Issue>, p: &MappingParams, profile: &SourceProfi
             format!("{key} applies only to stream sources (kinesis, dynamodb_streams, kafka, memory); source type {t:?} is a queue"),
         ));
     }
+    #[cfg(feature = "rabbitmq")]
+    let ordered = matches!(source, Some(SourceConfig::RabbitMq(r)) if r.ordered);
+    #[cfg(not(feature = "rabbitmq"))]
+    let ordered = source.is_some() && false;
     if let Some(concurrency) = p.scaling_config.as_ref().and_then(|s| s.maximum_concurrency) {
-        if profile.supports_scaling_config {
+        if ordered {
+            issues.push(Issue::new(
+                "scaling_config.maximum_concurrency",
+                "scaling_config.maximum_concurrency does not apply with source.ordered = true (one batch at a time keeps the order)",
+            ));
+        } else if profile.supports_scaling_config {
             range(issues, "scaling_config.maximum_concurrency", concurrency.into(), 2, 1000);
         } else {
             issues.push(Issue::new(
@@ -263,9 +272,44 @@ fn destination(issues: &mut Vec<Issue>, p: &MappingParams, profile: &SourceProfi
             ));
         }
     }
-    let _ = source;
+    #[cfg(feature = "rabbitmq")]
+    let has_connection = {
+        let connection = p.destination_config.as_ref().and_then(|d| d.on_failure.as_ref()).and_then(|f| f.connection.as_ref());
+        if let Some(c) = connection {
+            issues.extend(c.validate("destination_config.on_failure.connection").into_iter().map(|i| Issue::new(&i.path, i.message)));
+        }
+        // The default exchange routes by queue name: publishing to the source queue on the
+        // source's broker would feed failed messages back in forever.
+        if let (DestinationKind::RabbitMq { exchange, routing_key }, Some(SourceConfig::RabbitMq(r))) = (destination, source) {
+            let same_broker = connection.is_none_or(|c| c.uri == r.uri && c.virtual_host == r.virtual_host);
+            if exchange.is_empty() && *routing_key == r.queue && same_broker {
+                issues.push(Issue::new(
+                    "destination_config.on_failure.destination",
+                    format!("destination_config.on_failure.destination = \"{destination}\" is the source queue; failed messages would come back forever"),
+                ));
+            }
+        }
+        connection.is_some()
+    };
+    #[cfg(not(feature = "rabbitmq"))]
+    let has_connection = false;
     let kind = destination.kind();
-    if matches!(kind, "kafka" | "rabbitmq") && profile.broker_destination != Some(kind) {
+    if has_connection && kind != "rabbitmq" {
+        issues.push(Issue::new(
+            "destination_config.on_failure.connection",
+            format!("destination_config.on_failure.connection applies only to rabbitmq:// destinations (this one is {kind})"),
+        ));
+    }
+    let _ = source;
+    if kind == "rabbitmq" && profile.broker_destination != Some(kind) && !has_connection {
+        issues.push(Issue::new(
+            "destination_config.on_failure.destination",
+            format!(
+                "destination_config.on_failure.destination = \"{destination}\": a rabbitmq destination of a {:?} mapping needs destination_config.on_failure.connection (uri, virtual_host, username, password)",
+                profile.type_name
+            ),
+        ));
+    } else if kind == "kafka" && profile.broker_destination != Some(kind) {
         issues.push(Issue::new(
             "destination_config.on_failure.destination",
             format!(
@@ -444,7 +488,7 @@ mod tests {
     #[test]
     fn broker_destinations_need_their_broker() {
         one(stream("destination_config = { on_failure = { destination = \"kafka://dlq\" } }"), "kafka destinations work only with a kafka source");
-        one(stream("destination_config = { on_failure = { destination = \"rabbitmq://x/y\" } }"), "rabbitmq destinations work only with a rabbitmq source");
+        one(stream("destination_config = { on_failure = { destination = \"rabbitmq://x/y\" } }"), "a rabbitmq destination of a \"memory\" mapping needs destination_config.on_failure.connection");
         assert!(stream("destination_config = { on_failure = { destination = \"arn:aws:sqs:us-east-1:123456789012:dlq\" } }").is_empty());
         one(stream("destination_config = { on_failure = { destination = \"s3://bucket\" } }"), "destination_config.on_failure.destination: \"s3://bucket\" is not a destination");
     }

@@ -8,6 +8,8 @@ use serde_json::Value;
 pub mod file;
 #[cfg(feature = "kafka")]
 pub mod kafka;
+#[cfg(feature = "rabbitmq")]
+pub mod rabbitmq;
 pub mod record;
 
 /// A batch that esmd gave up on, ready to be delivered.

@@ -133,4 +133,8 @@ pub trait QueueSource: Send + Sync + 'static {
     fn ordered_groups(&self) -> bool {
         false
     }
+
+    /// Called once the queue worker has stopped and every batch is settled: release the
+    /// connection.
+    async fn close(&self) {}
 }

@@ -1,0 +1,24 @@
+//! RabbitMQ for esmd: one queue consumed with manual acknowledgements.
+//!
+//! - Messages are acked only after the function succeeded (or a filter dropped them); a failed
+//!   message is nacked with requeue (AWS's behaviour), or, beyond AWS, after
+//!   `maximum_retry_attempts` sent to an on-failure destination or rejected to the queue's
+//!   dead-letter exchange.
+//! - Broker restarts and closed channels are waited out with backoff. Unacked messages go back
+//!   to the queue by the broker's own rules; esmd never settles a message on a channel other
+//!   than the one that delivered it.
+//! - Events and their `basicProperties` follow AWS's `aws:rmq` shape ([`RmqEncoding`]).
+
+mod attempts;
+mod config;
+mod connect;
+mod encode;
+mod publish;
+mod source;
+
+pub use config::{ConfigIssue, RabbitMqConnection, RabbitMqSourceConfig, Tls};
+pub use connect::ConnectError;
+pub use encode::{RawDelivery, RmqEncoding};
+pub use lapin;
+pub use publish::{PublishError, Publisher};
+pub use source::{RabbitMqOptions, RabbitMqSource, SourceSetupError};
