@@ -14,7 +14,9 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use support::function::{FunctionServer, Reply};
-use support::kafka::{committed, create_topic, free_port, kafka_records, produce, wait_all_committed, wait_committed, Message, Tansu, TestPki, TlsProxy};
+use support::kafka::{committed, create_topic, kafka_records, produce, wait_all_committed, wait_committed, Message, Tansu};
+use support::moto::free_port;
+use support::tls::{TestPki, TlsProxy};
 
 fn source(bootstrap: &str, topic: &str, group: &str) -> Arc<KafkaSource> {
     source_from(bootstrap, topic, group, StartFrom::TrimHorizon)

@@ -5,6 +5,8 @@
 //! - [`kafka`]: producing, committed offsets and reading topics with the raw rdkafka client;
 //!   [`kafka::Tansu`], an independent Kafka broker on a free port.
 //! - [`moto::MotoServer`]: a moto server (AWS emulator) on a free port, killed on drop.
+//! - [`rabbitmq`]: the machine's RabbitMQ (127.0.0.1:5672): queues, publishing, reading back.
+//! - [`tls`]: a test CA and a socat TLS proxy.
 //!
 //! Nothing here talks to anything but 127.0.0.1.
 
@@ -14,3 +16,6 @@
 pub mod function;
 pub mod kafka;
 pub mod moto;
+#[cfg(feature = "rabbitmq")]
+pub mod rabbitmq;
+pub mod tls;
