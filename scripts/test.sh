@@ -9,8 +9,10 @@ echo "== test dependencies"
 bash scripts/test-deps.sh          # moto server (AWS emulator) in target/test-tools/venv
 bash scripts/compose-deps.sh       # docker-compose 1.29 (offline `config` validation)
 bash scripts/kafka-deps.sh         # tansu (independent Kafka broker) in target/test-tools/tansu
+bash scripts/rabbitmq-deps.sh      # the machine's RabbitMQ on 127.0.0.1:5672, started if down
 
 echo "== cargo test"
-# Integration tests start their own servers on 127.0.0.1 (moto, HTTP functions) and talk to
-# nothing else.
+# Integration tests start their own servers on 127.0.0.1 (moto, tansu, HTTP functions) or use
+# the machine's RabbitMQ on 127.0.0.1:5672, and talk to nothing else. tests/rabbitmq.rs
+# restarts that broker once (rabbitmqctl stop_app/start_app).
 cargo test --workspace --all-targets --locked "$@"

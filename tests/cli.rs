@@ -24,8 +24,15 @@ fn every_example_config_validates() {
         if !matches!(path.extension().and_then(|e| e.to_str()), Some("toml" | "json")) {
             continue;
         }
-        // config/kafka.toml reads its SASL password from the environment, with no default.
-        let out = esmd().args(["validate", "-c"]).arg(&path).env("KAFKA_PASSWORD", "not-a-real-secret").output().unwrap();
+        // config/kafka.toml and config/rabbitmq.toml read their passwords from the environment,
+        // with no default.
+        let out = esmd()
+            .args(["validate", "-c"])
+            .arg(&path)
+            .env("KAFKA_PASSWORD", "not-a-real-secret")
+            .env("RABBITMQ_PASSWORD", "not-a-real-secret")
+            .output()
+            .unwrap();
         assert!(out.status.success(), "{}: {}{}", path.display(), String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
         checked += 1;
     }

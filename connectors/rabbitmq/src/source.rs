@@ -66,6 +66,10 @@ struct Shared {
     /// Woken when deliveries land in the buffer.
     arrived: Notify,
     attempts: Mutex<Attempts>,
+    /// Held from choosing the frames of a settlement until they are sent: a `multiple` ack
+    /// overtaken by a later one (or by a nack it assumed sent) would name a settled tag, and
+    /// the broker closes the channel for that.
+    settling: tokio::sync::Mutex<()>,
     /// Settlements skipped because their channel had died (the broker requeued the messages).
     stale: AtomicU64,
 }
@@ -118,6 +122,7 @@ impl RabbitMqSource {
             state: Mutex::new(State::default()),
             arrived: Notify::new(),
             attempts: Mutex::new(Attempts::default()),
+            settling: tokio::sync::Mutex::new(()),
             stale: AtomicU64::new(0),
         });
         let stop = CancellationToken::new();
@@ -264,6 +269,7 @@ impl QueueSource for RabbitMqSource {
     }
 
     async fn ack(&self, records: &[Record]) -> Result<(), SourceError> {
+        let _order = self.shared.settling.lock().await;
         let split = self.shared.split(records);
         {
             let mut attempts = self.shared.attempts();
@@ -281,6 +287,7 @@ impl QueueSource for RabbitMqSource {
                 attempts.failed(record_fingerprint(r));
             }
         }
+        let _order = self.shared.settling.lock().await;
         let split = self.shared.split(records);
         if self.shared.ordered {
             // No nack: it would put these back while later messages already prefetched (or
@@ -293,6 +300,7 @@ impl QueueSource for RabbitMqSource {
     }
 
     async fn dead_letter(&self, records: &[Record]) -> Result<(), SourceError> {
+        let _order = self.shared.settling.lock().await;
         let split = self.shared.split(records);
         {
             let mut attempts = self.shared.attempts();
