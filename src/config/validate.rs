@@ -24,10 +24,6 @@ pub(crate) fn check_name(issues: &mut Vec<Issue>, key: &str, value: &str, max: u
     }
 }
 
-/// The engine does not run tumbling windows yet: a windowed function handed plain batches
-/// would compute wrong results, so any window above 0 is refused until it does.
-const TUMBLING_WINDOWS_IMPLEMENTED: bool = false;
-
 /// The keys that only make sense for ordered logs.
 const STREAM_ONLY: &[&str] = &[
     "parallelization_factor",
@@ -165,10 +161,12 @@ fn stream_rules(issues: &mut Vec<Issue>, p: &MappingParams, profile: &SourceProf
     if let Some(window) = p.tumbling_window_in_seconds {
         if profile.supports_tumbling_window {
             range(issues, "tumbling_window_in_seconds", window.into(), 0, 900);
-            if !TUMBLING_WINDOWS_IMPLEMENTED && (1..=900).contains(&window) {
+            // One window state per shard, as AWS keeps it: concurrent lanes would each need
+            // their own, and a function could not tell them apart.
+            if (1..=900).contains(&window) && p.parallelization_factor.is_some_and(|f| f > 1) {
                 issues.push(Issue::new(
                     "tumbling_window_in_seconds",
-                    format!("tumbling_window_in_seconds = {window}: tumbling windows are not supported in this build yet (only 0)"),
+                    format!("tumbling_window_in_seconds = {window} needs parallelization_factor = 1 (a window keeps one state per shard)"),
                 ));
             }
         } else {
@@ -426,9 +424,14 @@ mod tests {
     }
 
     #[test]
-    fn tumbling_windows_are_refused_until_implemented() {
-        one(stream("tumbling_window_in_seconds = 60"), "tumbling_window_in_seconds = 60: tumbling windows are not supported in this build yet (only 0)");
+    fn tumbling_windows_range_and_one_lane() {
+        assert!(stream("tumbling_window_in_seconds = 60").is_empty());
+        assert!(stream("tumbling_window_in_seconds = 900\nparallelization_factor = 1").is_empty());
         one(stream("tumbling_window_in_seconds = 901"), "tumbling_window_in_seconds = 901 is out of range (0–900)");
+        one(
+            stream("tumbling_window_in_seconds = 60\nparallelization_factor = 2"),
+            "tumbling_window_in_seconds = 60 needs parallelization_factor = 1 (a window keeps one state per shard)",
+        );
     }
 
     #[test]

@@ -109,6 +109,18 @@ pub async fn gather<T: EventSized>(
     carry: &mut Option<T>,
     oversized: &mut Vec<T>,
 ) -> Closed {
+    gather_split(rx, batcher, carry, oversized, |_, _| false).await
+}
+
+/// [`gather`], and the batch also closes before an item for which `splits(first, item)` is
+/// true (tumbling windows: a record of another window starts the next batch).
+pub async fn gather_split<T: EventSized>(
+    rx: &mut mpsc::Receiver<T>,
+    batcher: &mut Batcher<T>,
+    carry: &mut Option<T>,
+    oversized: &mut Vec<T>,
+    splits: impl Fn(&T, &T) -> bool,
+) -> Closed {
     let window = batcher.window();
     let mut deadline: Option<Instant> = None;
     loop {
@@ -132,6 +144,10 @@ pub async fn gather<T: EventSized>(
             }
         };
         let Some(item) = next else { return Closed::Disconnected };
+        if batcher.items.first().is_some_and(|first| splits(first, &item)) {
+            *carry = Some(item);
+            return Closed::Size;
+        }
         match batcher.push(item) {
             Push::Added => {
                 if deadline.is_none() && !window.is_zero() {
@@ -237,6 +253,22 @@ mod tests {
         assert_eq!(b.take().len(), 1);
         drop(tx);
         assert_eq!(gather(&mut rx, &mut b, &mut carry, &mut over).await, Closed::Disconnected);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn split_starts_the_next_batch() {
+        let (tx, mut rx) = mpsc::channel(10);
+        for n in [1, 1, 2, 2, 2] {
+            tx.send(Item(n)).await.unwrap();
+        }
+        drop(tx);
+        let mut b = Batcher::new(limits(100, 1000, 1 << 20), 0);
+        let (mut carry, mut over) = (None, Vec::new());
+        let different = |a: &Item, b: &Item| a.0 != b.0;
+        assert_eq!(gather_split(&mut rx, &mut b, &mut carry, &mut over, different).await, Closed::Size);
+        assert_eq!(b.take(), vec![Item(1), Item(1)]);
+        assert_eq!(gather_split(&mut rx, &mut b, &mut carry, &mut over, different).await, Closed::Disconnected);
+        assert_eq!(b.take(), vec![Item(2), Item(2), Item(2)]);
     }
 
     #[tokio::test(start_paused = true)]

@@ -10,3 +10,4 @@ pub mod run_batch;
 pub mod settings;
 pub mod stream;
 pub mod watermark;
+pub mod window;

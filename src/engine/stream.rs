@@ -3,21 +3,27 @@
 //! The poll loop owns the reader and the checkpoint; each lane owns its batcher and runs one
 //! batch at a time. Lanes report finished records to the shard's [`Watermark`]; the poll loop
 //! writes the watermark to the store (and commits it to the source) after batches finish,
-//! never before.
+//! never before. With a tumbling window the shard runs one lane, which keeps the window and
+//! attaches its state to the records it finished, so the checkpoint carries the state that
+//! holds at the watermark.
 
-use super::batcher::{gather, Batcher, EventSized};
+use super::batcher::{gather_split, Batcher, EventSized};
 use super::call::{backoff, pause};
 use super::context::MappingCtx;
 use super::give_up::give_up;
 use super::lanes::lane_of;
-use super::run_batch::run_batch;
+use super::run_batch::{run_batch, run_final_invoke};
 use super::settings::StreamSettings;
 use super::watermark::Watermark;
+use super::window::{self, OpenWindow};
 use crate::checkpoint::{Checkpoint, CheckpointStore};
 use crate::destination::record::Condition;
 use crate::status::{ShardHandle, ShardState};
 use esmd_api::{ErrorKind, OrderedSource, Position, Record, ShardId, ShardInfo, ShardReader, StartFrom};
+use serde_json::Value;
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 use tokio::sync::{mpsc, Notify};
 use tokio::task::JoinSet;
 
@@ -50,11 +56,31 @@ impl EventSized for Tracked {
 /// Shared between the poll loop and the lanes.
 struct Progress {
     watermark: Mutex<Watermark>,
-    /// Wakes the poll loop when the watermark moves.
+    /// Wakes the poll loop when the watermark (or the state at it) moves.
     moved: Notify,
+    /// Every record that arrived before this time (ms) has been read and handed to the lanes:
+    /// a tumbling window ending by then can receive no more records.
+    read_through_ms: AtomicI64,
+    /// The shard was read to its end: lanes close their windows when their channel closes.
+    ended: AtomicBool,
 }
 
 impl Progress {
+    fn new(position: Option<Position>, state: Option<Value>) -> Self {
+        Progress {
+            watermark: Mutex::new(Watermark::new(position, state)),
+            moved: Notify::new(),
+            read_through_ms: AtomicI64::new(i64::MIN),
+            ended: AtomicBool::new(false),
+        }
+    }
+    /// See [`Watermark::attach`]. Attach before finishing the records it follows, so the
+    /// checkpoint never pairs a state with a watermark short of what the state counts.
+    fn attach(&self, seq: Option<u64>, state: Option<Value>) {
+        if self.lock().attach(seq, state) {
+            self.moved.notify_one();
+        }
+    }
     fn lock(&self) -> MutexGuard<'_, Watermark> {
         self.watermark.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -114,18 +140,22 @@ impl ShardWorker {
             s.checkpoint = saved.position.as_ref().map(|p| p.to_string());
         });
 
-        let progress = Arc::new(Progress { watermark: Mutex::new(Watermark::new(saved.position.clone())), moved: Notify::new() });
-        let n = self.settings.parallelization_factor.max(1);
+        let progress = Arc::new(Progress::new(saved.position.clone(), saved.state.clone()));
+        // One window state per shard (AWS): a windowed shard runs a single lane. Validation
+        // refuses a parallelization factor with tumbling windows.
+        let windowed = self.settings.tumbling_window.is_some();
+        let n = if windowed { 1 } else { self.settings.parallelization_factor.max(1) };
+        let mut restored = if windowed { saved.state.as_ref().and_then(OpenWindow::from_checkpoint) } else { None };
         let capacity = self.settings.batch.batch_size.clamp(16, 10_000) * 2;
         let mut lanes = JoinSet::new();
         let mut senders = Vec::with_capacity(n);
         for _ in 0..n {
             let (tx, rx) = mpsc::channel::<Tracked>(capacity);
             senders.push(tx);
-            lanes.spawn(lane(ctx.clone(), self.settings.clone(), shard.clone(), rx, progress.clone(), status.clone()));
+            lanes.spawn(lane(ctx.clone(), self.settings.clone(), shard.clone(), rx, progress.clone(), status.clone(), restored.take()));
         }
 
-        let mut saved_position = saved.position.clone();
+        let mut saved_position = Saved { position: saved.position.clone(), state_version: 0 };
         let mut last_read: Option<Position> = saved.position.clone();
         let mut end_of_shard = false;
         // Enough for every lane to fill a batch from one read: fewer reads, and fewer
@@ -133,6 +163,7 @@ impl ShardWorker {
         let read_max = (self.settings.batch.batch_size * n).clamp(100, 10_000);
         let mut delays = backoff(&self.settings.backoff);
         'poll: while !ctx.shutdown.is_cancelled() {
+            let read_started_ms = esmd_api::time::now_ms();
             let read = tokio::select! {
                 r = reader.read(read_max) => r,
                 _ = ctx.shutdown.cancelled() => break 'poll,
@@ -193,6 +224,7 @@ impl ShardWorker {
                 ctx.metrics.offset_lag(shard.as_str(), backlog);
             }
             let mut filtered = Vec::new();
+            let last_arrival = batch.records.last().map(|r| r.arrival_ms);
             for record in batch.records {
                 let seq = progress.lock().register(record.position.clone());
                 last_read = Some(record.position.clone());
@@ -228,6 +260,11 @@ impl ShardWorker {
                 ctx.metrics.filtered_out(filtered.len() as u64);
                 progress.finish(filtered);
             }
+            // After the records went to the lanes: a lane that sees this also sees them.
+            let through = if count == 0 || batch.behind_ms == Some(0) { Some(read_started_ms) } else { last_arrival };
+            if let Some(t) = through {
+                progress.read_through_ms.fetch_max(t, Ordering::Release);
+            }
             status.update(|s| {
                 s.position = last_read.as_ref().map(|p| p.to_string());
                 s.backlog = batch.backlog;
@@ -257,6 +294,7 @@ impl ShardWorker {
         }
 
         // Drain: lanes finish what they hold (or, on shutdown, the batch in flight).
+        progress.ended.store(end_of_shard, Ordering::Release);
         drop(senders);
         loop {
             tokio::select! {
@@ -269,7 +307,7 @@ impl ShardWorker {
         self.checkpoint(&mut *reader, &progress, &mut saved_position, status).await;
         let all_done = progress.lock().pending() == 0;
         if end_of_shard && all_done && !ctx.shutdown.is_cancelled() {
-            let cp = Checkpoint { position: saved_position.clone(), shard_finished: true, state: None };
+            let cp = Checkpoint { position: saved_position.position.clone(), shard_finished: true, state: None };
             self.save_until_done(&cp, status).await;
             return Ok(ShardExit::Finished);
         }
@@ -317,24 +355,20 @@ impl ShardWorker {
         }
     }
 
-    /// Writes the watermark if it moved: store first (what a restart resumes from), then the
-    /// source's own cursor (Kafka consumer group). Sources that keep their own positions skip
-    /// the store.
-    async fn checkpoint(
-        &self,
-        reader: &mut dyn ShardReader,
-        progress: &Progress,
-        saved: &mut Option<Position>,
-        status: &ShardHandle,
-    ) {
-        let (low, pending, finished) = {
+    /// Writes the watermark (and the window state at it) if it moved: store first (what a
+    /// restart resumes from), then the source's own cursor (Kafka consumer group). Sources that
+    /// keep their own positions skip the store.
+    async fn checkpoint(&self, reader: &mut dyn ShardReader, progress: &Progress, saved: &mut Saved, status: &ShardHandle) {
+        let (low, state, state_version, pending, finished) = {
             let w = progress.lock();
-            (w.low().cloned(), w.pending() as u64, w.finished_total())
+            let (state, version) = w.low_state();
+            (w.low().cloned(), state.cloned(), version, w.pending() as u64, w.finished_total())
         };
-        if low.is_none() || low == *saved {
+        let state_moved = state_version != saved.state_version;
+        if (low.is_none() || low == saved.position) && !state_moved {
             return;
         }
-        let cp = Checkpoint { position: low.clone(), shard_finished: false, state: None };
+        let cp = Checkpoint { position: low.clone(), shard_finished: false, state };
         if !self.source.keeps_positions() {
             if let Err(e) = self.store.save(&self.ctx.name, &self.shard.id, &cp).await {
                 tracing::warn!(mapping = %self.ctx.name, shard = %self.shard.id, error = %e, "checkpoint not saved; will retry");
@@ -342,17 +376,17 @@ impl ShardWorker {
                 return;
             }
         }
-        if let Some(p) = &low {
+        if let Some(p) = low.as_ref().filter(|_| low != saved.position) {
             if let Err(e) = reader.commit(p).await {
                 self.ctx.metrics.commit_error();
                 tracing::warn!(mapping = %self.ctx.name, shard = %self.shard.id, error = %e, "commit to source failed; will retry");
             }
         }
-        *saved = low;
+        *saved = Saved { position: low, state_version };
         let mut newly_committed = 0;
         status.update(|s| {
             newly_committed = finished.saturating_sub(s.records_finished);
-            s.checkpoint = saved.as_ref().map(|p| p.to_string());
+            s.checkpoint = saved.position.as_ref().map(|p| p.to_string());
             s.pending_records = pending;
             s.records_finished = finished;
         });
@@ -373,7 +407,20 @@ impl ShardWorker {
     }
 }
 
-/// One ordered lane: gathers a batch, runs it to the end, reports it finished, repeats.
+/// What the checkpoint store last received.
+struct Saved {
+    position: Option<Position>,
+    /// [`Watermark::low_state`]'s version at that write.
+    state_version: u64,
+}
+
+/// How often a lane with an open window looks again whether the window can close, once its
+/// end has passed but the reader has not yet read past it.
+const WINDOW_RECHECK: Duration = Duration::from_millis(200);
+
+/// One ordered lane: gathers a batch, runs it to the end, reports it finished, repeats. With
+/// tumbling windows it also keeps the shard's open window (`restored` from the checkpoint) and
+/// closes it with a final invocation once no more records can belong to it.
 async fn lane(
     ctx: Arc<MappingCtx>,
     settings: Arc<StreamSettings>,
@@ -381,14 +428,63 @@ async fn lane(
     mut rx: mpsc::Receiver<Tracked>,
     progress: Arc<Progress>,
     status: ShardHandle,
+    restored: Option<OpenWindow>,
 ) {
-    let mut batcher = Batcher::new(settings.batch.clone(), ctx.encoder.envelope_size());
+    let windows = settings.tumbling_window;
+    let mut envelope = ctx.encoder.envelope_size();
+    if windows.is_some() {
+        envelope += window::reserved_bytes(shard.as_str(), ctx.encoder.event_source_arn());
+    }
+    let mut batcher = Batcher::new(settings.batch.clone(), envelope);
     let mut carry = None;
     let mut oversized = Vec::new();
+    let mut open = restored;
+    // The last record this lane finished: window states are attached to it.
+    let mut last_seq: Option<u64> = None;
+    // A crash between an oversized state and its early final invocation: hand it over now.
+    if open.as_ref().is_some_and(|w| w.terminated_early) && close_window(&ctx, &settings, &shard, &progress, &mut open, last_seq, true).await.is_err() {
+        return;
+    }
+    let mut next_check = open.as_ref().map(window_end_instant);
     loop {
+        // A record belongs to the open window unless it arrived after it ends; a batch never
+        // spans two windows.
+        let current = open.as_ref().map(|w| (w.start_ms, w.end_ms));
+        let splits = |a: &Tracked, b: &Tracked| match (windows, current) {
+            (None, _) => false,
+            (Some(size), current) => window_key(a.record.arrival_ms, size, current) != window_key(b.record.arrival_ms, size, current),
+        };
+        let idle = batcher.is_empty() && carry.is_none();
+        let check_at = next_check.unwrap_or_else(tokio::time::Instant::now);
         let closed = tokio::select! {
-            c = gather(&mut rx, &mut batcher, &mut carry, &mut oversized) => c,
+            c = gather_split(&mut rx, &mut batcher, &mut carry, &mut oversized, splits) => Some(c),
+            _ = tokio::time::sleep_until(check_at), if idle && next_check.is_some() => None,
             _ = ctx.shutdown.cancelled() => return,
+        };
+        let Some(closed) = closed else {
+            // The open window's end has passed. It closes once the reader has read past it and
+            // nothing of it waits here.
+            if !batcher.is_empty() || carry.is_some() {
+                continue;
+            }
+            let end = open.as_ref().map_or(i64::MIN, |w| w.end_ms);
+            if progress.read_through_ms.load(Ordering::Acquire) < end {
+                next_check = Some(tokio::time::Instant::now() + WINDOW_RECHECK);
+                continue;
+            }
+            match rx.try_recv() {
+                Ok(item) => {
+                    carry = Some(item);
+                    continue;
+                }
+                Err(_) => {
+                    if close_window(&ctx, &settings, &shard, &progress, &mut open, last_seq, false).await.is_err() {
+                        return;
+                    }
+                    next_check = None;
+                    continue;
+                }
+            }
         };
         for item in oversized.drain(..) {
             let rec = std::slice::from_ref(&item.record);
@@ -396,9 +492,23 @@ async fn lane(
                 return;
             }
             progress.finish([item.seq]);
+            last_seq = last_seq.max(Some(item.seq));
         }
         if !batcher.is_empty() {
             let items = batcher.take();
+            if let (Some(size), Some(first)) = (windows, items.first()) {
+                let arrival = first.record.arrival_ms;
+                if open.as_ref().is_some_and(|w| w.is_before(arrival))
+                    && close_window(&ctx, &settings, &shard, &progress, &mut open, last_seq, false).await.is_err()
+                {
+                    return;
+                }
+                if open.is_none() {
+                    let w = OpenWindow::containing(arrival, size);
+                    next_check = Some(window_end_instant(&w));
+                    open = Some(w);
+                }
+            }
             let records: Vec<Record> = items.iter().map(|t| t.record.clone()).collect();
             status.update(|s| {
                 s.in_flight_batches += 1;
@@ -407,8 +517,12 @@ async fn lane(
                 }
             });
             ctx.status.add_in_flight(1);
-            let result = run_batch(&ctx, &settings, &shard, &records, |range| {
-                progress.finish(items[range].iter().map(|t| t.seq));
+            let result = run_batch(&ctx, &settings, &shard, &records, open.as_mut(), |range, w| {
+                let seqs = &items[range];
+                if let (Some(w), Some(last)) = (w, seqs.last()) {
+                    progress.attach(Some(last.seq), Some(w.to_checkpoint()));
+                }
+                progress.finish(seqs.iter().map(|t| t.seq));
             })
             .await;
             ctx.status.add_in_flight(-1);
@@ -416,9 +530,56 @@ async fn lane(
             if result.is_err() {
                 return;
             }
+            last_seq = last_seq.max(items.last().map(|t| t.seq));
+            if open.as_ref().is_some_and(|w| w.terminated_early)
+                && close_window(&ctx, &settings, &shard, &progress, &mut open, last_seq, true).await.is_err()
+            {
+                return;
+            }
         }
         if closed == super::batcher::Closed::Disconnected && carry.is_none() && batcher.is_empty() {
+            // A closed shard ends its window (AWS); on shutdown the window stays in the
+            // checkpoint for the next run.
+            if open.is_some() && progress.ended.load(Ordering::Acquire) && !ctx.shutdown.is_cancelled() {
+                let _ = close_window(&ctx, &settings, &shard, &progress, &mut open, last_seq, false).await;
+            }
             return;
         }
     }
+}
+
+/// Which window a record that arrived at `arrival_ms` goes to, given the open one.
+fn window_key(arrival_ms: i64, size: Duration, open: Option<(i64, i64)>) -> i64 {
+    match open {
+        Some((start, end)) if arrival_ms < end => start,
+        _ => OpenWindow::containing(arrival_ms, size).start_ms,
+    }
+}
+
+fn window_end_instant(w: &OpenWindow) -> tokio::time::Instant {
+    let left = (w.end_ms - esmd_api::time::now_ms()).max(0) as u64;
+    tokio::time::Instant::now() + Duration::from_millis(left)
+}
+
+/// Sends the open window's final invocation and moves on: to nothing (the window is over) or,
+/// when it `early` ended for its state's size, to the same window with a fresh state. The
+/// checkpoint takes the change once the lane's last record is below the watermark.
+async fn close_window(
+    ctx: &MappingCtx,
+    settings: &StreamSettings,
+    shard: &ShardId,
+    progress: &Progress,
+    open: &mut Option<OpenWindow>,
+    last_seq: Option<u64>,
+    early: bool,
+) -> Result<(), super::run_batch::Aborted> {
+    let Some(w) = open.take() else { return Ok(()) };
+    if let Err(e) = run_final_invoke(ctx, settings, shard, &w).await {
+        *open = Some(w);
+        return Err(e);
+    }
+    let next = early.then(|| w.restarted());
+    progress.attach(last_seq, next.as_ref().map(OpenWindow::to_checkpoint));
+    *open = next;
+    Ok(())
 }

@@ -3,8 +3,13 @@
 //! Records are registered in shard order and may finish in any order (lanes run
 //! concurrently). The checkpoint may only name the watermark, never a record past an
 //! unfinished one.
+//!
+//! A lane may also attach a state to a record (tumbling windows: the function's state after
+//! that record). The checkpoint carries the state that holds at the watermark, so a restart
+//! never replays records into a state that already counts them.
 
 use esmd_api::Position;
+use serde_json::Value;
 use std::collections::VecDeque;
 
 #[derive(Debug, Default)]
@@ -15,12 +20,44 @@ pub struct Watermark {
     window: VecDeque<(Position, bool)>,
     low: Option<Position>,
     finished_total: u64,
+    /// States waiting for the watermark to reach their record, in record order.
+    attached: VecDeque<(u64, Option<Value>)>,
+    /// The state that holds at the watermark.
+    low_state: Option<Value>,
+    /// Bumped whenever `low_state` changes, so a writer can tell it needs saving.
+    state_version: u64,
 }
 
 impl Watermark {
-    /// Starts after `checkpoint` (the position restored from the store, if any).
-    pub fn new(checkpoint: Option<Position>) -> Self {
-        Watermark { low: checkpoint, ..Default::default() }
+    /// Starts after `checkpoint` (the position restored from the store, if any) with the state
+    /// saved beside it.
+    pub fn new(checkpoint: Option<Position>, state: Option<Value>) -> Self {
+        Watermark { low: checkpoint, low_state: state, ..Default::default() }
+    }
+
+    /// `state` holds once every record up to and including `seq` is finished (`None` as `seq`:
+    /// no record needed, it holds now). Returns true when it took effect at once.
+    pub fn attach(&mut self, seq: Option<u64>, state: Option<Value>) -> bool {
+        match seq {
+            Some(seq) if seq >= self.base => {
+                self.attached.push_back((seq, state));
+                false
+            }
+            _ => {
+                // Anything attached to later records is newer; this one only holds if none is.
+                if self.attached.is_empty() {
+                    self.low_state = state;
+                    self.state_version += 1;
+                    return true;
+                }
+                false
+            }
+        }
+    }
+
+    /// The state that holds at the watermark, and its version.
+    pub fn low_state(&self) -> (Option<&Value>, u64) {
+        (self.low_state.as_ref(), self.state_version)
     }
 
     /// Registers the next record of the shard; returns its sequence number.
@@ -45,6 +82,12 @@ impl Watermark {
                 self.low = Some(pos);
                 self.base += 1;
                 moved = true;
+            }
+        }
+        while self.attached.front().is_some_and(|(seq, _)| *seq < self.base) {
+            if let Some((_, state)) = self.attached.pop_front() {
+                self.low_state = state;
+                self.state_version += 1;
             }
         }
         moved
@@ -76,7 +119,7 @@ mod tests {
 
     #[test]
     fn waits_for_the_oldest() {
-        let mut w = Watermark::new(Some(p(0)));
+        let mut w = Watermark::new(Some(p(0)), None);
         let s: Vec<u64> = (1..=3).map(|i| w.register(p(i))).collect();
         assert!(!w.finish(s[2]));
         assert!(!w.finish(s[1]));
@@ -89,12 +132,29 @@ mod tests {
         assert!(!w.finish(99));
     }
 
+    #[test]
+    fn attached_state_holds_only_at_the_watermark() {
+        let mut w = Watermark::new(None, Some(serde_json::json!(0)));
+        let s: Vec<u64> = (1..=4).map(|i| w.register(p(i))).collect();
+        // A lane finished records 2–3 with state 3 while record 1 (say, filtered) is not yet.
+        assert!(!w.attach(Some(s[2]), Some(serde_json::json!(3))));
+        w.finish(s[1]);
+        w.finish(s[2]);
+        assert_eq!(w.low_state(), (Some(&serde_json::json!(0)), 0), "record 1 unfinished: the old state holds");
+        w.finish(s[0]);
+        assert_eq!(w.low(), Some(&p(3)));
+        assert_eq!(w.low_state(), (Some(&serde_json::json!(3)), 1));
+        // A state that needs no more records (a window closed after its last record) holds now.
+        assert!(w.attach(Some(s[2]), None));
+        assert_eq!(w.low_state(), (None, 2));
+    }
+
     proptest! {
         /// Under any finishing order, the watermark never passes an unfinished record and
         /// reaches the last record once all are finished.
         #[test]
         fn never_passes_unfinished(order in Just((0u64..200).collect::<Vec<_>>()).prop_shuffle()) {
-            let mut w = Watermark::new(None);
+            let mut w = Watermark::new(None, None);
             for i in 0..200 { w.register(p(i)); }
             let mut done = vec![false; 200];
             for seq in order {
