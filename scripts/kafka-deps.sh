@@ -6,7 +6,8 @@
 #   socat, openssl (Debian packages): the TLS test puts a TLS-terminating proxy in front of tansu
 #
 # Tests find it there, or at $ESMD_TANSU. A missing binary fails those tests with a pointer to
-# this script; it never skips them. A cold install compiles for about 12 minutes.
+# this script; it never skips them. A cold install compiles for about 12 minutes (half an hour
+# on a busy machine); the binary is then kept as ~/.cargo/bin/tansu-<version> for later clones.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -33,6 +34,17 @@ if [[ -x "$BIN" && "$(installed_version)" == "$TANSU_VERSION" ]]; then
   exit 0
 fi
 
+# A fresh clone (CI) has an empty target/: reuse the binary an earlier install left beside
+# cargo's own tools instead of compiling it again.
+CACHE="${CARGO_HOME:-$HOME/.cargo}/bin/tansu-$TANSU_VERSION"
+if [[ -x "$CACHE" && "$("$CACHE" --version 2>/dev/null)" == "tansu $TANSU_VERSION" ]]; then
+  mkdir -p "$ROOT/bin"
+  cp "$CACHE" "$BIN"
+  echo "$TANSU_VERSION" > "$ROOT/.version"
+  echo "kafka-deps: tansu $TANSU_VERSION copied from $CACHE to $BIN"
+  exit 0
+fi
+
 echo "kafka-deps: installing tansu $TANSU_VERSION into $ROOT (cold: ~12 minutes)"
 mkdir -p "$ROOT"
 # Its own target dir, so the workspace's Cargo.lock and build cache are not disturbed.
@@ -40,6 +52,7 @@ CARGO_TARGET_DIR="target/test-tools/tansu-build" \
   cargo install tansu --version "$TANSU_VERSION" --locked --no-default-features \
   --features libsql --root "$ROOT" --quiet
 echo "$TANSU_VERSION" > "$ROOT/.version"
+mkdir -p "$(dirname "$CACHE")" && cp "$BIN" "$CACHE" || echo "kafka-deps: could not cache tansu at $CACHE (next clone compiles it again)"
 # The build tree is only needed to rebuild; drop it to keep target/ small.
 rm -rf target/test-tools/tansu-build
 echo "kafka-deps: tansu at $BIN"
