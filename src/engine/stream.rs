@@ -169,6 +169,7 @@ impl ShardWorker {
                             }
                         }
                         ErrorKind::Trimmed => {
+                            ctx.metrics.trimmed_read();
                             tracing::error!(mapping = %ctx.name, shard = %shard, "records were trimmed before esmd read them; continuing at TRIM_HORIZON");
                             match self.open(StartFrom::TrimHorizon).await? {
                                 Some(r) => reader = r,
@@ -231,6 +232,7 @@ impl ShardWorker {
             status.update(|s| {
                 s.position = last_read.as_ref().map(|p| p.to_string());
                 s.backlog = batch.backlog;
+                s.millis_behind_latest = batch.behind_ms.or(s.millis_behind_latest);
                 s.pending_records = progress.lock().pending() as u64;
             });
             self.checkpoint(&mut *reader, &progress, &mut saved_position, status).await;
