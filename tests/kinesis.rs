@@ -215,7 +215,7 @@ async fn expired_iterators_are_renewed_after_the_last_record_read() {
     let seen: Seen = Arc::default();
     let f = FunctionServer::start(recording_function_handler(seen.clone())).await;
     let dir = tempfile::tempdir().unwrap();
-    let reader = ReaderOptions { expire_iterator_every_reads: 3, ..Default::default() };
+    let reader = ReaderOptions { expire_iterator_every_reads: 3, records_per_read: 100, ..Default::default() };
     // Reads of 100 records: the 1000 take 10 reads and meet 3 or more expiries.
     let m = start_stream(source(&moto.endpoint(), "s", reader), &f.url(), stream_settings(10, 0), dir.path(), None);
     wait_for(&seen, 1_000, Duration::from_secs(60)).await;

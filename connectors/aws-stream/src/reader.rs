@@ -16,11 +16,15 @@ pub struct ReaderOptions {
     /// without calling it. 0 = never. Neither moto nor kinesis-local expires iterators within a
     /// test's time (AWS: after 5 minutes), and the engine's renewal is what is under test.
     pub expire_iterator_every_reads: u32,
+    /// Records asked for per GetRecords, at least (the engine may ask for more). Lambda reads
+    /// as much as a call gives: a shard allows about 5 calls a second, so small reads would
+    /// cap a shard's throughput whatever the batch size.
+    pub records_per_read: usize,
 }
 
 impl Default for ReaderOptions {
     fn default() -> Self {
-        ReaderOptions { max_empty_pages: 5, expire_iterator_every_reads: 0 }
+        ReaderOptions { max_empty_pages: 5, expire_iterator_every_reads: 0, records_per_read: GET_RECORDS_LIMIT }
     }
 }
 
@@ -59,10 +63,12 @@ impl<A: ShardApi> ShardReader for PollingReader<A> {
         };
         self.reads += 1;
         let every = u64::from(self.options.expire_iterator_every_reads);
-        if every > 0 && self.reads % every == 0 {
+        #[allow(clippy::manual_is_multiple_of)] // is_multiple_of is newer than the workspace's rust-version
+        let expire = every > 0 && self.reads % every == 0;
+        if expire {
             return Err(SourceError::new(ErrorKind::IteratorExpired, format!("shard {}: iterator expired (injected by the test hook)", self.shard)));
         }
-        let limit = max_records.clamp(1, GET_RECORDS_LIMIT);
+        let limit = max_records.max(self.options.records_per_read).clamp(1, GET_RECORDS_LIMIT);
         let mut empty = 0;
         loop {
             let page = self.api.get_records(&self.shard, &iterator, limit).await?;
