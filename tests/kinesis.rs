@@ -170,6 +170,13 @@ async fn restart_resumes_from_checkpoints_without_gaps() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     m.handle.abort();
     let _ = m.handle.await;
+    // Aborting the mapping drops its shard tasks at their next poll; until then they hold the
+    // checkpoint store open (redb allows one opener).
+    let start = Instant::now();
+    while esmd::checkpoint::embedded::EmbeddedStore::open(&dir.path().join("checkpoints.redb")).is_err() {
+        assert!(start.elapsed() < Duration::from_secs(10), "the store stays locked");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let first_run = seen.lock().unwrap().len();
     assert!(first_run < 3_000, "the crash came before the end ({first_run} delivered)");
 
@@ -339,4 +346,48 @@ async fn splits_and_merges_mid_run_finish_parents_first_and_keep_key_order() {
     for closed in ["shardId-000000000000", "shardId-000000000001", "shardId-000000000003"] {
         assert_eq!(snapshot["m"].shards[closed].state, esmd::status::ShardState::Finished, "{closed}");
     }
+}
+
+/// LATEST applies to shards the mapping has never read from. A child of a shard it did read
+/// starts at its first record: here the split happens while esmd is down, and the records
+/// written to the children meanwhile still arrive after the restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn latest_mapping_reads_children_of_read_parents_from_their_start() {
+    let kl = support::kinesis::KinesisLocal::start().await;
+    let c = kl.client();
+    create_stream(&c, "latest", 1).await;
+    let seen: Seen = Arc::default();
+    let f = FunctionServer::start(recording_function_handler(seen.clone())).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = stream_settings(10, 0);
+    settings.starting_position = esmd_api::StartFrom::Latest;
+
+    let m = start_stream(source(&kl.endpoint(), "latest", ReaderOptions::default()), &f.url(), settings.clone(), dir.path(), None);
+    // LATEST counts from when the reader opened: wait for the first poll before producing.
+    let start = Instant::now();
+    while m.registry.snapshot().get("m").and_then(|s| s.shards.get("shardId-000000000000")).map(|s| s.state.clone()) != Some(esmd::status::ShardState::Running) {
+        assert!(start.elapsed() < Duration::from_secs(20), "shard never ran");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let records = keyed_records(200, 10, 5);
+    let mut written = put_records(&c, "latest", &records[..100]).await;
+    wait_for(&seen, 100, Duration::from_secs(30)).await;
+    m.stop().await;
+
+    let listed = c.list_shards().stream_name("latest").send().await.unwrap();
+    let range = listed.shards()[0].hash_key_range().unwrap();
+    let (lo, hi): (u128, u128) = (range.starting_hash_key().parse().unwrap(), range.ending_hash_key().parse().unwrap());
+    c.split_shard().stream_name("latest").shard_to_split("shardId-000000000000").new_starting_hash_key((lo + (hi - lo) / 2).to_string()).send().await.unwrap();
+    support::kinesis::wait_active(&c, "latest").await;
+    written.extend(put_records(&c, "latest", &records[100..]).await);
+
+    let m = start_stream(source(&kl.endpoint(), "latest", ReaderOptions::default()), &f.url(), settings, dir.path(), None);
+    wait_for(&seen, 200, Duration::from_secs(30)).await;
+    m.stop().await;
+    let seen = seen.lock().unwrap().clone();
+    let expected: BTreeSet<(String, String)> = written.into_iter().collect();
+    let got: BTreeSet<(String, String)> = seen.iter().map(|r| (r.0.clone(), r.1.clone())).collect();
+    assert_eq!(got, expected);
+    assert_key_order(&seen);
 }
