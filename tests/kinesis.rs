@@ -391,3 +391,70 @@ async fn latest_mapping_reads_children_of_read_parents_from_their_start() {
     assert_eq!(got, expected);
     assert_key_order(&seen);
 }
+
+/// Filters see `data` decoded as JSON; records whose data is not JSON match no JSON pattern.
+/// Filtered-out records are finished: the checkpoint reaches the shard's last record.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn filters_match_decoded_json_data_and_filtered_records_are_checkpointed() {
+    let moto = MotoServer::start().await;
+    let kinesis = client(&moto.endpoint());
+    create_stream(&kinesis, "filtered", 1).await;
+    let mut records = keyed_records(60, 3, 9);
+    records.push(("key-1".into(), b"not json".to_vec()));
+    let written = put_records(&kinesis, "filtered", &records).await;
+
+    let seen: Seen = Arc::default();
+    let f = FunctionServer::start(recording_function_handler(seen.clone())).await;
+    let dir = tempfile::tempdir().unwrap();
+    let filter = esmd_filter::FilterCriteria::compile(&[r#"{"data": {"k": ["key-1"]}}"#.to_string()]).unwrap();
+    let m = start_stream(source(&moto.endpoint(), "filtered", ReaderOptions::default()), &f.url(), stream_settings(10, 0), dir.path(), Some(Arc::new(filter)));
+    let last = written.last().unwrap();
+    m.wait_checkpoint(&last.0, &last.1, Duration::from_secs(30)).await;
+    m.stop().await;
+    let seen = seen.lock().unwrap().clone();
+    let wanted = records.iter().filter(|(k, d)| k == "key-1" && d.starts_with(b"{")).count();
+    assert!(wanted > 0);
+    assert_eq!(seen.len(), wanted);
+    assert!(seen.iter().all(|r| r.2 == "key-1" && r.3.starts_with('{')));
+}
+
+/// ReportBatchItemFailures names sequence numbers: the records before the named one are
+/// finished, the batch is retried from it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn partial_batch_responses_name_sequence_numbers() {
+    let moto = MotoServer::start().await;
+    let kinesis = client(&moto.endpoint());
+    create_stream(&kinesis, "partial", 1).await;
+    let written = put_records(&kinesis, "partial", &keyed_records(30, 1, 13)).await;
+    let poison = written[14].1.clone();
+    let calls: Arc<Mutex<Vec<Vec<String>>>> = Arc::default();
+    let failed_once = Arc::new(Mutex::new(false));
+    let (c, once, p) = (calls.clone(), failed_once.clone(), poison.clone());
+    let f = FunctionServer::start(move |event| {
+        let seqs: Vec<String> = kinesis_records(event).into_iter().map(|r| r.0).collect();
+        c.lock().unwrap().push(seqs.clone());
+        let mut once = once.lock().unwrap();
+        if !*once && seqs.contains(&p) {
+            *once = true;
+            return Reply::batch_item_failures([p.clone()]);
+        }
+        Reply::empty()
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = stream_settings(10, 0);
+    settings.report_batch_item_failures = true;
+    let m = start_stream(source(&moto.endpoint(), "partial", ReaderOptions::default()), &f.url(), settings, dir.path(), None);
+    m.wait_checkpoint(&written[29].0, &written[29].1, Duration::from_secs(30)).await;
+    m.stop().await;
+    let calls = calls.lock().unwrap().clone();
+    let failing = calls.iter().position(|c| c.contains(&poison)).unwrap();
+    assert_eq!(calls[failing + 1][0], poison, "retried from the named record: {calls:?}");
+    let delivered: BTreeSet<&String> = calls.iter().flatten().collect();
+    assert_eq!(delivered.len(), 30);
+    assert!(m_failures_empty(&dir));
+}
+
+fn m_failures_empty(dir: &tempfile::TempDir) -> bool {
+    common::read_failures(&dir.path().join("failures.jsonl")).is_empty()
+}
