@@ -458,3 +458,28 @@ async fn partial_batch_responses_name_sequence_numbers() {
 fn m_failures_empty(dir: &tempfile::TempDir) -> bool {
     common::read_failures(&dir.path().join("failures.jsonl")).is_empty()
 }
+
+/// AT_TIMESTAMP starts at the first record that arrived at or after the time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn at_timestamp_starts_at_the_first_record_after_the_time() {
+    let moto = MotoServer::start().await;
+    let kinesis = client(&moto.endpoint());
+    create_stream(&kinesis, "timed", 1).await;
+    let records = keyed_records(40, 4, 17);
+    put_records(&kinesis, "timed", &records[..20]).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let at = esmd_api::time::now_ms();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let later = put_records(&kinesis, "timed", &records[20..]).await;
+
+    let seen: Seen = Arc::default();
+    let f = FunctionServer::start(recording_function_handler(seen.clone())).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = stream_settings(10, 0);
+    settings.starting_position = esmd_api::StartFrom::AtTimestamp(at);
+    let m = start_stream(source(&moto.endpoint(), "timed", ReaderOptions::default()), &f.url(), settings, dir.path(), None);
+    m.wait_checkpoint(&later[19].0, &later[19].1, Duration::from_secs(30)).await;
+    m.stop().await;
+    let seqs: Vec<String> = seen.lock().unwrap().iter().map(|r| r.1.clone()).collect();
+    assert_eq!(seqs, later.iter().map(|w| w.1.clone()).collect::<Vec<_>>());
+}
