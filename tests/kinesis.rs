@@ -483,3 +483,78 @@ async fn at_timestamp_starts_at_the_first_record_after_the_time() {
     let seqs: Vec<String> = seen.lock().unwrap().iter().map(|r| r.1.clone()).collect();
     assert_eq!(seqs, later.iter().map(|w| w.1.clone()).collect::<Vec<_>>());
 }
+
+/// `esmd run` with a kinesis source from a config file: the app's wiring, the SDK's default
+/// credential chain (environment variables, as a deployment would set them), /status per shard.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn esmd_run_reads_a_stream_named_in_a_config_file() {
+    use std::process::{Command, Stdio};
+    let moto = MotoServer::start().await;
+    let kinesis = client(&moto.endpoint());
+    create_stream(&kinesis, "configured", 2).await;
+    put_records(&kinesis, "configured", &keyed_records(200, 20, 23)).await;
+    let seen: Seen = Arc::default();
+    let f = FunctionServer::start(recording_function_handler(seen.clone())).await;
+    let dir = tempfile::tempdir().unwrap();
+    let admin_port = support::moto::free_port();
+    let config = dir.path().join("esmd.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+[admin]
+listen = "127.0.0.1:{admin_port}"
+[checkpoint]
+path = "{}"
+[[mappings]]
+name = "clicks"
+starting_position = "TRIM_HORIZON"
+parallelization_factor = 2
+source = {{ type = "kinesis", stream_name = "configured", region = "us-east-1", endpoint_url = "{}" }}
+function = {{ type = "http", url = "{}" }}
+"#,
+            dir.path().display(),
+            moto.endpoint(),
+            f.url()
+        ),
+    )
+    .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_esmd"))
+        .args(["run", "-c"])
+        .arg(&config)
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_CONFIG_FILE", dir.path().join("no-aws-config"))
+        .env("AWS_SHARED_CREDENTIALS_FILE", dir.path().join("no-aws-credentials"))
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env_remove("AWS_PROFILE")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    struct Kill(std::process::Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    wait_for(&seen, 200, Duration::from_secs(60)).await;
+    let status: Value = reqwest::Client::builder().no_proxy().build().unwrap().get(format!("http://127.0.0.1:{admin_port}/status")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(status["clicks"]["source"], "kinesis");
+    let shard = &status["clicks"]["shards"]["shardId-000000000000"];
+    assert!(shard["position"].is_string(), "{status:#}");
+    assert_eq!(shard["parents"], json!([]), "{status:#}");
+    assert!(shard["millis_behind_latest"].is_u64(), "{status:#}");
+    assert!(Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap().success());
+    let start = Instant::now();
+    let exit = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(start.elapsed() < Duration::from_secs(60), "esmd did not exit after SIGTERM");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let _guard = Kill(child);
+    assert!(exit.success(), "{exit:?}");
+}
