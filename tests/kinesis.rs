@@ -519,7 +519,7 @@ function = {{ type = "http", url = "{}" }}
         ),
     )
     .unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_esmd"))
+    let child = Command::new(env!("CARGO_BIN_EXE_esmd"))
         .args(["run", "-c"])
         .arg(&config)
         .env("AWS_ACCESS_KEY_ID", "testing")
@@ -532,6 +532,7 @@ function = {{ type = "http", url = "{}" }}
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
+    // Killed even when an assertion fails first.
     struct Kill(std::process::Child);
     impl Drop for Kill {
         fn drop(&mut self) {
@@ -539,6 +540,7 @@ function = {{ type = "http", url = "{}" }}
             let _ = self.0.wait();
         }
     }
+    let mut child = Kill(child);
     wait_for(&seen, 200, Duration::from_secs(60)).await;
     let status: Value = reqwest::Client::builder().no_proxy().build().unwrap().get(format!("http://127.0.0.1:{admin_port}/status")).send().await.unwrap().json().await.unwrap();
     assert_eq!(status["clicks"]["source"], "kinesis");
@@ -546,15 +548,14 @@ function = {{ type = "http", url = "{}" }}
     assert!(shard["position"].is_string(), "{status:#}");
     assert_eq!(shard["parents"], json!([]), "{status:#}");
     assert!(shard["millis_behind_latest"].is_u64(), "{status:#}");
-    assert!(Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap().success());
+    assert!(Command::new("kill").args(["-TERM", &child.0.id().to_string()]).status().unwrap().success());
     let start = Instant::now();
     let exit = loop {
-        if let Some(s) = child.try_wait().unwrap() {
+        if let Some(s) = child.0.try_wait().unwrap() {
             break s;
         }
         assert!(start.elapsed() < Duration::from_secs(60), "esmd did not exit after SIGTERM");
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
-    let _guard = Kill(child);
     assert!(exit.success(), "{exit:?}");
 }
