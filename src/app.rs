@@ -183,6 +183,16 @@ fn source(cfg: &Config, m: &MappingConfig) -> Result<Source, AppError> {
             .map_err(|e| mapping_error(m, format!("source: {e}")))?;
             Source::Stream(Arc::new(source))
         }
+        #[cfg(feature = "kinesis")]
+        SourceConfig::Kinesis(k) => {
+            let options = esmd_kinesis::KinesisOptions::new((**k).clone(), &cfg.aws.region, &cfg.aws.account);
+            Source::Stream(Arc::new(esmd_kinesis::kinesis_source(options).map_err(|e| mapping_error(m, e))?))
+        }
+        #[cfg(feature = "dynamodb-streams")]
+        SourceConfig::DynamoDbStreams(d) => {
+            let options = esmd_dynamodb_streams::DynamoDbStreamsOptions::new((**d).clone(), &cfg.aws.region);
+            Source::Stream(Arc::new(esmd_dynamodb_streams::dynamodb_streams_source(options).map_err(|e| mapping_error(m, e))?))
+        }
         #[cfg(feature = "rabbitmq")]
         SourceConfig::RabbitMq(r) => {
             let settings = m.queue_settings().map_err(|e| mapping_error(m, e))?;

@@ -30,6 +30,7 @@
 //! | `esmd_commit_errors_total`                           | counter   | CommitErrorCount (Kafka)                                                      |
 //! | `esmd_invoke_unavailable_total`                      | counter   | InvokeErrorCount (Kafka; the invoke itself failed: unreachable, timeout, 5xx) |
 //! | `esmd_bisections_total`                              | counter   | none (esmd only: batches split by BisectBatchOnFunctionError)                 |
+//! | `esmd_trimmed_reads_total`                           | counter   | none (esmd only: Kinesis/DynamoDB data expired before it was read)            |
 //!
 //! Call [`install_recorder`] before serving `/metrics`; it also registers the help text
 //! ([`describe`]).
@@ -58,6 +59,7 @@ pub const ITERATOR_AGE: &str = "esmd_iterator_age_milliseconds";
 pub const OFFSET_LAG: &str = "esmd_offset_lag";
 pub const MAX_OFFSET_LAG: &str = "esmd_max_offset_lag";
 pub const BISECTIONS: &str = "esmd_bisections_total";
+pub const TRIMMED_READS: &str = "esmd_trimmed_reads_total";
 pub const POLLING_ERRORS: &str = "esmd_polling_errors_total";
 pub const COMMIT_ERRORS: &str = "esmd_commit_errors_total";
 pub const INVOKE_UNAVAILABLE: &str = "esmd_invoke_unavailable_total";
@@ -184,6 +186,7 @@ pub fn describe() {
         "Batches split in two after a function error (BisectBatchOnFunctionError)."
     );
     describe_counter!(POLLING_ERRORS, Unit::Count, "Failed reads from the source (CloudWatch PollingErrorCount).");
+    describe_counter!(TRIMMED_READS, Unit::Count, "Reads that found their position trimmed away (records expired before esmd read them).");
     describe_counter!(COMMIT_ERRORS, Unit::Count, "Failed checkpoint or offset commits (CloudWatch CommitErrorCount).");
     describe_counter!(
         INVOKE_UNAVAILABLE,
@@ -301,6 +304,10 @@ impl MappingMetrics {
     }
     pub fn polling_error(&self) {
         self.count(POLLING_ERRORS, 1);
+    }
+    /// Kinesis/DynamoDB data expired before it was read: those records are lost to the mapping.
+    pub fn trimmed_read(&self) {
+        self.count(TRIMMED_READS, 1);
     }
     pub fn commit_error(&self) {
         self.count(COMMIT_ERRORS, 1);

@@ -25,11 +25,15 @@ pub enum ShardState {
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct ShardStatus {
     pub state: ShardState,
+    /// Resharding lineage: shards finished before this one starts (Kinesis, DynamoDB Streams).
+    pub parents: Vec<String>,
     /// Position of the last record read.
     pub position: Option<String>,
     /// The low watermark saved to the checkpoint store.
     pub checkpoint: Option<String>,
     pub iterator_age_ms: u64,
+    /// What the source said at the last read (Kinesis MillisBehindLatest).
+    pub millis_behind_latest: Option<u64>,
     pub in_flight_batches: u64,
     /// Records read and not yet finished.
     pub pending_records: u64,

@@ -84,6 +84,9 @@ impl StreamMapping {
                                 tracing::info!(mapping = %ctx.name, shard = %id, "shard finished");
                                 ctx.metrics.forget_shard(id.as_str());
                                 finished.insert(id);
+                                // A closed shard's children exist by now: start them without
+                                // waiting for the next periodic discovery.
+                                discover_now = true;
                             }
                             // Stopped without shutdown: the shard was revoked (Kafka) or
                             // stopped by discovery; look again before restarting anything.
@@ -119,6 +122,10 @@ impl StreamMapping {
         for shard in known {
             if running.contains_key(&shard.id) || finished.contains(&shard.id) {
                 continue;
+            }
+            if !shard.parents.is_empty() {
+                let parents = shard.parents.iter().map(|p| p.to_string()).collect();
+                self.ctx.status.shard(shard.id.as_str()).update(|s| s.parents = parents);
             }
             let waiting = shard.parents.iter().any(|p| listed.contains(p) && !finished.contains(p));
             if waiting {

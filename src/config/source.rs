@@ -97,8 +97,8 @@ impl SourceProfile {
     pub fn planned(type_name: &str) -> Option<SourceProfile> {
         Some(match type_name {
             "kafka" => KAFKA,
-            "kinesis" => SourceProfile::stream("kinesis"),
-            "dynamodb_streams" => SourceProfile { supports_at_timestamp: false, ..SourceProfile::stream("dynamodb_streams") },
+            "kinesis" => KINESIS,
+            "dynamodb_streams" => DYNAMODB_STREAMS,
             "sqs" => SourceProfile::sqs_like("sqs", false),
             "rabbitmq" => RABBITMQ,
             _ => return None,
@@ -125,13 +125,19 @@ const KAFKA: SourceProfile = SourceProfile {
     ..SourceProfile::stream("kafka")
 };
 
+/// Kinesis: AWS's stream defaults (batch 100, no window), every starting position.
+const KINESIS: SourceProfile = SourceProfile::stream("kinesis");
+
+/// DynamoDB Streams: as Kinesis, but AT_TIMESTAMP is refused (as CreateEventSourceMapping does).
+const DYNAMODB_STREAMS: SourceProfile = SourceProfile { supports_at_timestamp: false, ..SourceProfile::stream("dynamodb_streams") };
+
 /// Connector source types and whether this build has them (cargo features).
 const CONNECTORS: &[(&str, bool)] = &[
     ("kafka", cfg!(feature = "kafka")),
     ("rabbitmq", cfg!(feature = "rabbitmq")),
     ("sqs", false),
-    ("kinesis", false),
-    ("dynamodb_streams", false),
+    ("kinesis", cfg!(feature = "kinesis")),
+    ("dynamodb_streams", cfg!(feature = "dynamodb-streams")),
 ];
 
 /// Source types with a profile but no connector in this build.
@@ -156,6 +162,12 @@ pub enum SourceConfig {
     /// `type = "rabbitmq"`: one queue, consumed with manual acks.
     #[cfg(feature = "rabbitmq")]
     RabbitMq(Box<esmd_rabbitmq::RabbitMqSourceConfig>),
+    /// `type = "kinesis"`: a Kinesis data stream.
+    #[cfg(feature = "kinesis")]
+    Kinesis(Box<esmd_kinesis::KinesisSourceConfig>),
+    /// `type = "dynamodb_streams"`: a DynamoDB table's stream.
+    #[cfg(feature = "dynamodb-streams")]
+    DynamoDbStreams(Box<esmd_dynamodb_streams::DynamoDbStreamsSourceConfig>),
     // Further connector variants go here, each with its own struct from its crate, e.g.
     //   #[cfg(feature = "sqs")]
     //   Sqs(esmd_sqs::SqsSourceConfig),
@@ -243,6 +255,10 @@ impl SourceConfig {
             SourceConfig::Kafka(_) => KAFKA,
             #[cfg(feature = "rabbitmq")]
             SourceConfig::RabbitMq(_) => RABBITMQ,
+            #[cfg(feature = "kinesis")]
+            SourceConfig::Kinesis(_) => KINESIS,
+            #[cfg(feature = "dynamodb-streams")]
+            SourceConfig::DynamoDbStreams(_) => DYNAMODB_STREAMS,
         }
     }
 
@@ -260,6 +276,10 @@ impl SourceConfig {
             "kafka" => (deserialize_at(rest, at).map(|k| SourceConfig::Kafka(Box::new(k))), KAFKA),
             #[cfg(feature = "rabbitmq")]
             "rabbitmq" => (deserialize_at(rest, at).map(|r| SourceConfig::RabbitMq(Box::new(r))), RABBITMQ),
+            #[cfg(feature = "kinesis")]
+            "kinesis" => (deserialize_at(rest, at).map(|k| SourceConfig::Kinesis(Box::new(k))), KINESIS),
+            #[cfg(feature = "dynamodb-streams")]
+            "dynamodb_streams" => (deserialize_at(rest, at).map(|d| SourceConfig::DynamoDbStreams(Box::new(d))), DYNAMODB_STREAMS),
             other => {
                 return match SourceProfile::planned(other) {
                     Some(profile) => ParsedSource::Planned(profile),
@@ -317,6 +337,10 @@ impl SourceConfig {
             SourceConfig::Kafka(k) => issues.extend(k.validate().into_iter().map(|i| Issue::new(&i.path, i.message))),
             #[cfg(feature = "rabbitmq")]
             SourceConfig::RabbitMq(r) => issues.extend(r.validate().into_iter().map(|i| Issue::new(&i.path, i.message))),
+            #[cfg(feature = "kinesis")]
+            SourceConfig::Kinesis(k) => issues.extend(k.validate().into_iter().map(|i| Issue::new(&i.path, i.message))),
+            #[cfg(feature = "dynamodb-streams")]
+            SourceConfig::DynamoDbStreams(d) => issues.extend(d.validate().into_iter().map(|i| Issue::new(&i.path, i.message))),
         }
     }
 }

@@ -133,7 +133,10 @@ impl ShardWorker {
         if saved.shard_finished {
             return Ok(ShardExit::Finished);
         }
-        let start = saved.position.clone().map_or_else(|| self.settings.starting_position.clone(), StartFrom::After);
+        let start = match &saved.position {
+            Some(p) => StartFrom::After(p.clone()),
+            None => self.first_start().await,
+        };
         let Some(mut reader) = self.open(start.clone()).await? else { return Ok(ShardExit::Stopped) };
         status.update(|s| {
             s.state = ShardState::Running;
@@ -200,6 +203,7 @@ impl ShardWorker {
                             }
                         }
                         ErrorKind::Trimmed => {
+                            ctx.metrics.trimmed_read();
                             tracing::error!(mapping = %ctx.name, shard = %shard, "records were trimmed before esmd read them; continuing at TRIM_HORIZON");
                             match self.open(StartFrom::TrimHorizon).await? {
                                 Some(r) => reader = r,
@@ -268,6 +272,7 @@ impl ShardWorker {
             status.update(|s| {
                 s.position = last_read.as_ref().map(|p| p.to_string());
                 s.backlog = batch.backlog;
+                s.millis_behind_latest = batch.behind_ms.or(s.millis_behind_latest);
                 s.pending_records = progress.lock().pending() as u64;
             });
             self.checkpoint(&mut *reader, &progress, &mut saved_position, status).await;
@@ -312,6 +317,26 @@ impl ShardWorker {
             return Ok(ShardExit::Finished);
         }
         Ok(ShardExit::Stopped)
+    }
+
+    /// Where a shard without a checkpoint starts: `starting_position`, except for a child
+    /// whose parent this mapping has read (the parent has a position in the store). Such a
+    /// child's records are all newer than what the mapping finished, so it starts at its first
+    /// record: LATEST there would skip what was written to it while the parents drained, or
+    /// while esmd was down. A store error counts as "read": replaying loses nothing.
+    async fn first_start(&self) -> StartFrom {
+        let configured = self.settings.starting_position.clone();
+        if matches!(configured, StartFrom::TrimHorizon) || self.source.keeps_positions() {
+            return configured;
+        }
+        for parent in &self.shard.parents {
+            match self.store.load(&self.ctx.name, parent).await {
+                Ok(Some(cp)) if cp.position.is_some() => return StartFrom::TrimHorizon,
+                Ok(_) => {}
+                Err(_) => return StartFrom::TrimHorizon,
+            }
+        }
+        configured
     }
 
     /// The saved checkpoint, waiting out store errors. `None` on shutdown.

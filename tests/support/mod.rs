@@ -4,6 +4,8 @@
 //!   scripts, recording every request.
 //! - [`kafka`]: producing, committed offsets and reading topics with the raw rdkafka client;
 //!   [`kafka::Tansu`], an independent Kafka broker on a free port.
+//! - [`dynamodb`]: DynamoDB tables with streams on moto (raw JSON requests).
+//! - [`kinesis`]: Kinesis streams on moto or kinesis-local ([`kinesis::KinesisLocal`]).
 //! - [`moto::MotoServer`]: a moto server (AWS emulator) on a free port, killed on drop.
 //! - [`rabbitmq`]: the machine's RabbitMQ (127.0.0.1:5672): queues, publishing, reading back.
 //! - [`tls`]: a test CA and a socat TLS proxy.
@@ -14,7 +16,11 @@
 #![allow(dead_code)]
 
 pub mod function;
+#[cfg(feature = "dynamodb-streams")]
+pub mod dynamodb;
 pub mod kafka;
+#[cfg(feature = "kinesis")]
+pub mod kinesis;
 pub mod moto;
 #[cfg(feature = "rabbitmq")]
 pub mod rabbitmq;

@@ -6,6 +6,8 @@
 
 mod encode;
 mod error;
+pub mod json;
+pub mod kinesis;
 mod record;
 mod secret;
 mod source;

@@ -7,8 +7,9 @@
 mod error;
 mod failpoint;
 mod hash;
-mod json;
-mod kinesis;
+// The JSON helpers and the Kinesis shape live in esmd-api, shared with the AWS connectors.
+use esmd_api::json;
+use esmd_api::kinesis;
 mod log;
 mod queue;
 mod sqs;

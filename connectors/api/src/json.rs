@@ -1,11 +1,11 @@
 //! Hand-written JSON for the hot path: record fragments are built once per record and events
 //! are concatenations of fragments, so neither goes through a `serde_json::Value`.
 
-use esmd_api::{ExtraFields, Record};
+use crate::{ExtraFields, Record};
 
 /// Appends `s` as a JSON string literal, escaped exactly as serde_json does (the tests check)
 /// but without its fallible writer API.
-pub(crate) fn push_str(out: &mut String, s: &str) {
+pub fn push_str(out: &mut String, s: &str) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     out.reserve(s.len() + 2);
     out.push('"');
@@ -37,18 +37,18 @@ pub(crate) fn push_str(out: &mut String, s: &str) {
 }
 
 /// The text of a JSON string literal.
-pub(crate) fn quoted(s: &str) -> String {
+pub fn quoted(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
     push_str(&mut out, s);
     out
 }
 
 /// `{"Records":[f1,f2,...],"extra1":...}`: the event shape Kinesis, DynamoDB and SQS share.
-pub(crate) fn records_event(records: &[Record], extra: Option<&ExtraFields>) -> Vec<u8> {
+pub fn records_event(records: &[Record], extra: Option<&ExtraFields>) -> Vec<u8> {
     let size = RECORDS_ENVELOPE.len() + records.iter().map(Record::event_size).sum::<usize>();
     let mut out = Vec::with_capacity(size);
     out.extend_from_slice(b"{\"Records\":[");
-    esmd_api::write_fragments(&mut out, records);
+    crate::write_fragments(&mut out, records);
     out.push(b']');
     for (k, v) in extra.into_iter().flatten() {
         out.push(b',');
@@ -61,13 +61,13 @@ pub(crate) fn records_event(records: &[Record], extra: Option<&ExtraFields>) -> 
 }
 
 /// What [`records_event`] adds around the fragments when there are no extra fields.
-pub(crate) const RECORDS_ENVELOPE: &str = "{\"Records\":[]}";
+pub const RECORDS_ENVELOPE: &str = "{\"Records\":[]}";
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use bytes::Bytes;
-    use esmd_api::{ItemId, Position};
+    use crate::{ItemId, Position};
     use serde_json::json;
 
     fn rec(encoded: &'static str) -> Record {

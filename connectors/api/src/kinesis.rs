@@ -4,8 +4,8 @@
 use crate::json::{push_str, records_event, RECORDS_ENVELOPE};
 use base64::Engine as _;
 use bytes::Bytes;
-use esmd_api::time::iso_millis;
-use esmd_api::{EventEncoder, ExtraFields, ItemId, Position, Record, ShardId};
+use crate::time::iso_millis;
+use crate::{EventEncoder, ExtraFields, ItemId, Position, Record, ShardId};
 use serde_json::{Map, Value};
 use std::sync::Arc;
 
@@ -21,14 +21,19 @@ impl KinesisEncoding {
     /// `region` and `account` go into the ARNs (`arn:aws:kinesis:<region>:<account>:stream/<name>`).
     pub fn new(region: &str, account: &str, stream_name: &str) -> Self {
         let stream_arn = format!("arn:aws:kinesis:{region}:{account}:stream/{stream_name}");
+        Self::for_stream(region, &stream_arn, &format!("arn:aws:iam::{account}:role/esmd"))
+    }
+
+    /// A real stream: its ARN as given, and the role the events say invoked the function.
+    pub fn for_stream(region: &str, stream_arn: &str, invoke_identity_arn: &str) -> Self {
         let mut tail = String::from(",\"eventName\":\"aws:kinesis:record\",\"invokeIdentityArn\":");
-        push_str(&mut tail, &format!("arn:aws:iam::{account}:role/esmd"));
+        push_str(&mut tail, invoke_identity_arn);
         tail.push_str(",\"awsRegion\":");
         push_str(&mut tail, region);
         tail.push_str(",\"eventSourceARN\":");
-        push_str(&mut tail, &stream_arn);
+        push_str(&mut tail, stream_arn);
         tail.push('}');
-        KinesisEncoding { stream_arn, tail }
+        KinesisEncoding { stream_arn: stream_arn.to_string(), tail }
     }
 
     pub fn stream_arn(&self) -> &str {
@@ -72,7 +77,7 @@ impl KinesisEncoding {
 /// Seconds since the epoch with exactly three decimals (`1545084650.987`), as Kinesis events
 /// spell `approximateArrivalTimestamp`. Written as text so whole seconds keep `.000` instead
 /// of depending on float formatting.
-pub(crate) fn epoch_seconds(ms: i64) -> String {
+pub fn epoch_seconds(ms: i64) -> String {
     let sign = if ms < 0 { "-" } else { "" };
     let abs = ms.unsigned_abs();
     format!("{sign}{}.{:03}", abs / 1000, abs % 1000)
