@@ -559,3 +559,63 @@ function = {{ type = "http", url = "{}" }}
     };
     assert!(exit.success(), "{exit:?}");
 }
+
+/// Tumbling windows on a real stream: every record reaches exactly one final state, that of the
+/// window its approximateArrivalTimestamp falls in, on its own shard; each invocation of a
+/// window carries the state the one before returned.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn tumbling_windows_aggregate_each_record_once_per_shard_and_window() {
+    let moto = MotoServer::start().await;
+    let kinesis = client(&moto.endpoint());
+    create_stream(&kinesis, "windows", 2).await;
+    let records = keyed_records(300, 30, 7);
+    let written = put_records(&kinesis, "windows", &records).await;
+    // The function appends [sequenceNumber, arrival] of each record to its state.
+    let f = FunctionServer::start(|event| {
+        let mut seen: Vec<Value> = event["state"]["seen"].as_array().cloned().unwrap_or_default();
+        for r in event["Records"].as_array().into_iter().flatten() {
+            seen.push(json!([r["kinesis"]["sequenceNumber"], r["kinesis"]["approximateArrivalTimestamp"]]));
+        }
+        Reply::ok(json!({"state": {"seen": seen}}))
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = stream_settings(40, 0);
+    settings.tumbling_window = Some(Duration::from_secs(1));
+    let m = start_stream(source(&moto.endpoint(), "windows", ReaderOptions::default()), &f.url(), settings, dir.path(), None);
+    let is_final = |e: &Value| e["isFinalInvokeForWindow"] == json!(true);
+    let seen_len = |e: &Value| e["state"]["seen"].as_array().map_or(0, Vec::len);
+    let start = Instant::now();
+    while f.requests().iter().filter(|e| is_final(e)).map(seen_len).sum::<usize>() < written.len() {
+        assert!(start.elapsed() < Duration::from_secs(60), "final states cover too few records: {:#?}", f.requests());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    m.stop().await;
+
+    let secs = |iso: &Value| chrono::DateTime::parse_from_rfc3339(iso.as_str().unwrap()).unwrap().timestamp() as f64;
+    let mut counted = BTreeSet::new();
+    let mut state: HashMap<(String, String), Value> = HashMap::new();
+    for e in f.requests() {
+        let shard = e["shardId"].as_str().unwrap().to_string();
+        let window = (shard.clone(), e["window"]["start"].as_str().unwrap().to_string());
+        assert_eq!(&e["state"], state.get(&window).unwrap_or(&json!({})), "state chains within {window:?}");
+        if !is_final(&e) {
+            assert!(e["Records"].as_array().is_some_and(|r| !r.is_empty()));
+            let mut seen = e["state"]["seen"].as_array().cloned().unwrap_or_default();
+            seen.extend(e["Records"].as_array().unwrap().iter().map(|r| json!([r["kinesis"]["sequenceNumber"], r["kinesis"]["approximateArrivalTimestamp"]])));
+            state.insert(window, json!({"seen": seen}));
+            continue;
+        }
+        assert_eq!(e["Records"], json!([]));
+        let (start, end) = (secs(&e["window"]["start"]), secs(&e["window"]["end"]));
+        assert_eq!(end - start, 1.0);
+        for item in e["state"]["seen"].as_array().unwrap() {
+            let arrival = item[1].as_f64().unwrap();
+            assert!(start <= arrival && arrival < end, "record arrived at {arrival}, outside its window [{start}, {end})");
+            assert!(counted.insert((shard.clone(), item[0].as_str().unwrap().to_string())), "{item} counted twice");
+        }
+        state.remove(&window);
+    }
+    let expected: BTreeSet<(String, String)> = written.into_iter().collect();
+    assert_eq!(counted, expected);
+}
