@@ -144,7 +144,7 @@ async fn esmd(moto: &MotoServer, queue_url: &str, n: usize, batch_size: usize, c
 fn main() {
     // `cargo test --all-targets` runs this without `--bench`: a quick smoke run then.
     let benching = std::env::args().any(|a| a == "--bench");
-    let n: usize = std::env::args().skip(1).find_map(|a| a.parse().ok()).unwrap_or(if benching { 10_000 } else { 500 });
+    let n: usize = std::env::args().skip(1).find_map(|a| a.parse().ok()).unwrap_or(if benching { 10_000 } else { 200 });
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
     rt.block_on(async {
         let moto = MotoServer::start().await;
