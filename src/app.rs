@@ -6,7 +6,11 @@ use crate::admin::{self, AdminState};
 use crate::checkpoint::embedded::EmbeddedStore;
 use crate::checkpoint::CheckpointStore;
 use crate::config::{Config, DestinationKind, FunctionConfig, MappingConfig, SourceConfig};
+use crate::destination::aws::AwsTarget;
 use crate::destination::file::FileDestination;
+use crate::destination::s3::S3Destination;
+use crate::destination::sns::SnsDestination;
+use crate::destination::sqs::SqsDestination;
 use crate::destination::Destination;
 use crate::engine::context::{MappingCtx, RecordFilter};
 use crate::invoke::http::{HttpInvoker, HttpInvokerOptions};
@@ -40,11 +44,12 @@ pub fn check(cfg: &Config) -> Result<(), AppError> {
     for m in &cfg.mappings {
         if let Some(d) = m.on_failure_destination() {
             let supported = match d {
-                DestinationKind::File(_) => true,
+                DestinationKind::File(_) | DestinationKind::Sqs { .. } | DestinationKind::Sns { .. } | DestinationKind::S3 { .. } => true,
                 #[cfg(feature = "kafka")]
                 DestinationKind::Kafka { .. } => true,
                 #[cfg(feature = "rabbitmq")]
                 DestinationKind::RabbitMq { .. } => true,
+                #[allow(unreachable_patterns)]
                 _ => false,
             };
             if !supported {
@@ -82,10 +87,23 @@ pub async fn shutdown_signal() {
     }
 }
 
-fn destination(m: &MappingConfig) -> Result<Option<Arc<dyn Destination>>, AppError> {
+async fn destination(m: &MappingConfig) -> Result<Option<Arc<dyn Destination>>, AppError> {
     let Some(d) = m.on_failure_destination() else { return Ok(None) };
+    let endpoint_url = m.params.destination_config.as_ref().and_then(|d| d.on_failure.as_ref()).and_then(|f| f.endpoint_url.clone());
     match d {
         DestinationKind::File(path) => Ok(Some(Arc::new(FileDestination::new(path)))),
+        DestinationKind::Sqs { arn, region, account, queue } => {
+            let target = AwsTarget { region: Some(region.clone()), endpoint_url };
+            Ok(Some(Arc::new(SqsDestination::connect(&target, arn, account, queue).await)))
+        }
+        DestinationKind::Sns { arn, region, .. } => {
+            let target = AwsTarget { region: Some(region.clone()), endpoint_url };
+            Ok(Some(Arc::new(SnsDestination::connect(&target, arn).await)))
+        }
+        DestinationKind::S3 { arn, bucket } => {
+            let target = AwsTarget { region: None, endpoint_url };
+            Ok(Some(Arc::new(S3Destination::connect(&target, arn, bucket, m.uuid).await)))
+        }
         // Validation made sure the source is Kafka: the topic is on the source's cluster.
         #[cfg(feature = "kafka")]
         DestinationKind::Kafka { topic } => match &m.source {
@@ -107,6 +125,8 @@ fn destination(m: &MappingConfig) -> Result<Option<Arc<dyn Destination>>, AppErr
             let publisher = esmd_rabbitmq::Publisher::new(connection, format!("esmd:{}:on-failure", m.name));
             Ok(Some(Arc::new(crate::destination::rabbitmq::RabbitMqDestination::new(publisher, exchange.clone(), routing_key.clone()))))
         }
+        // Reached only in builds without the kafka or rabbitmq feature.
+        #[allow(unreachable_patterns)]
         other => Err(unsupported_destination(m, other)),
     }
 }
@@ -145,7 +165,7 @@ enum Source {
     Queue(Arc<dyn QueueSource>),
 }
 
-fn source(cfg: &Config, m: &MappingConfig) -> Result<Source, AppError> {
+async fn source(cfg: &Config, m: &MappingConfig) -> Result<Source, AppError> {
     Ok(match &m.source {
         SourceConfig::Memory(s) => {
             let log = esmd_memory::MemoryLog::new(esmd_memory::MemoryLogOptions {
@@ -206,7 +226,32 @@ fn source(cfg: &Config, m: &MappingConfig) -> Result<Source, AppError> {
             .map_err(|e| mapping_error(m, e))?;
             Source::Queue(Arc::new(source))
         }
+        #[cfg(feature = "sqs")]
+        SourceConfig::Sqs(q) => {
+            let settings = m.queue_settings().map_err(|e| mapping_error(m, e))?;
+            let source = esmd_sqs::SqsSource::connect(esmd_sqs::SqsOptions { config: (**q).clone(), maximum_concurrency: settings.maximum_concurrency })
+                .await
+                .map_err(|e| mapping_error(m, e))?;
+            warn_short_visibility(m, source.visibility_timeout());
+            Source::Queue(Arc::new(source))
+        }
     })
+}
+
+/// A queue whose visibility timeout is shorter than the function's timeout hands a message to
+/// another consumer while the function may still run (AWS refuses such mappings; esmd extends
+/// the visibility of running batches, so it only warns).
+#[cfg(feature = "sqs")]
+fn warn_short_visibility(m: &MappingConfig, visibility: Option<Duration>) {
+    let function_timeout = Duration::from_secs(m.function.timeout_seconds());
+    if let Some(v) = visibility.filter(|v| *v < function_timeout) {
+        tracing::warn!(
+            mapping = %m.name,
+            visibility_timeout_s = v.as_secs(),
+            function_timeout_s = function_timeout.as_secs(),
+            "the queue's visibility timeout is shorter than the function timeout: esmd extends it while batches run, but other consumers of the queue may see duplicates; AWS recommends 6 × the function timeout"
+        );
+    }
 }
 
 /// Enough unacked messages for every batch that may run at once, and no more: the broker keeps
@@ -233,12 +278,12 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()> + Send + 'stati
     let mut mappings = JoinSet::new();
     for m in cfg.mappings.iter().filter(|m| m.enabled) {
         let invoker = invoker(m).await?;
-        let destination = destination(m)?;
+        let destination = destination(m).await?;
         let filter: Option<Arc<dyn RecordFilter>> = match m.filter_patterns() {
             patterns if patterns.is_empty() => None,
             patterns => Some(Arc::new(esmd_filter::FilterCriteria::compile(&patterns).map_err(|e| mapping_error(m, format!("filter_criteria: {e}")))?)),
         };
-        let source = source(&cfg, m)?;
+        let source = source(&cfg, m).await?;
         let kind = match &source {
             Source::Stream(s) => s.kind(),
             Source::Queue(q) => q.kind(),

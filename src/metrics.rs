@@ -26,6 +26,7 @@
 //! | `esmd_iterator_age_milliseconds`                     | gauge     | IteratorAge (max over the mapping's shards)                                   |
 //! | `esmd_offset_lag`                                    | gauge     | OffsetLag / SumOffsetLag (sum over the mapping's shards)                      |
 //! | `esmd_max_offset_lag`                                | gauge     | MaxOffsetLag                                                                  |
+//! | `esmd_queue_backlog`                                 | gauge     | none (SQS ApproximateNumberOfMessages: messages waiting in a queue source)     |
 //! | `esmd_polling_errors_total`                          | counter   | PollingErrorCount (Kafka)                                                     |
 //! | `esmd_commit_errors_total`                           | counter   | CommitErrorCount (Kafka)                                                      |
 //! | `esmd_invoke_unavailable_total`                      | counter   | InvokeErrorCount (Kafka; the invoke itself failed: unreachable, timeout, 5xx) |
@@ -58,6 +59,7 @@ pub const COMMITTED_EVENTS: &str = "esmd_committed_events_total";
 pub const ITERATOR_AGE: &str = "esmd_iterator_age_milliseconds";
 pub const OFFSET_LAG: &str = "esmd_offset_lag";
 pub const MAX_OFFSET_LAG: &str = "esmd_max_offset_lag";
+pub const QUEUE_BACKLOG: &str = "esmd_queue_backlog";
 pub const BISECTIONS: &str = "esmd_bisections_total";
 pub const TRIMMED_READS: &str = "esmd_trimmed_reads_total";
 pub const POLLING_ERRORS: &str = "esmd_polling_errors_total";
@@ -179,6 +181,11 @@ pub fn describe() {
         MAX_OFFSET_LAG,
         Unit::Count,
         "Records not yet read, max over the mapping's shards (CloudWatch MaxOffsetLag)."
+    );
+    describe_gauge!(
+        QUEUE_BACKLOG,
+        Unit::Count,
+        "Messages waiting in the queue source, as the queue reports it (SQS ApproximateNumberOfMessages)."
     );
     describe_counter!(
         BISECTIONS,
@@ -320,6 +327,11 @@ impl MappingMetrics {
         let mut shards = lock(&self.inner.shards);
         shards.iterator_age_ms.insert(shard.to_string(), age_ms);
         self.gauge(ITERATOR_AGE, max(&shards.iterator_age_ms) as f64);
+    }
+
+    /// Messages waiting in a queue source.
+    pub fn queue_backlog(&self, n: u64) {
+        self.gauge(QUEUE_BACKLOG, n as f64);
     }
 
     /// Per-shard backlog; exported as sum and max over the mapping's shards.

@@ -180,7 +180,7 @@ impl FunctionConfig {
     }
 }
 
-fn check_url(issues: &mut Vec<Issue>, key: &str, url: &str) {
+pub(super) fn check_url(issues: &mut Vec<Issue>, key: &str, url: &str) {
     // The URL itself is not repeated: it may hold credentials.
     let problem = match reqwest::Url::parse(url) {
         Err(e) => Some(e.to_string()),

@@ -167,6 +167,10 @@ pub struct OnFailureConfig {
     #[cfg(feature = "rabbitmq")]
     #[serde(default)]
     pub connection: Option<esmd_rabbitmq::RabbitMqConnection>,
+    /// An emulator (LocalStack, moto) serving an `arn:aws:sqs`, `arn:aws:sns` or
+    /// `arn:aws:s3` destination, like `function.endpoint_url` for a Lambda function.
+    #[serde(default)]
+    pub endpoint_url: Option<String>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Deserialize)]

@@ -135,7 +135,7 @@ const DYNAMODB_STREAMS: SourceProfile = SourceProfile { supports_at_timestamp: f
 const CONNECTORS: &[(&str, bool)] = &[
     ("kafka", cfg!(feature = "kafka")),
     ("rabbitmq", cfg!(feature = "rabbitmq")),
-    ("sqs", false),
+    ("sqs", cfg!(feature = "sqs")),
     ("kinesis", cfg!(feature = "kinesis")),
     ("dynamodb_streams", cfg!(feature = "dynamodb-streams")),
 ];
@@ -162,15 +162,15 @@ pub enum SourceConfig {
     /// `type = "rabbitmq"`: one queue, consumed with manual acks.
     #[cfg(feature = "rabbitmq")]
     RabbitMq(Box<esmd_rabbitmq::RabbitMqSourceConfig>),
+    /// `type = "sqs"`: one SQS queue, long-polled.
+    #[cfg(feature = "sqs")]
+    Sqs(Box<esmd_sqs::SqsSourceConfig>),
     /// `type = "kinesis"`: a Kinesis data stream.
     #[cfg(feature = "kinesis")]
     Kinesis(Box<esmd_kinesis::KinesisSourceConfig>),
     /// `type = "dynamodb_streams"`: a DynamoDB table's stream.
     #[cfg(feature = "dynamodb-streams")]
     DynamoDbStreams(Box<esmd_dynamodb_streams::DynamoDbStreamsSourceConfig>),
-    // Further connector variants go here, each with its own struct from its crate, e.g.
-    //   #[cfg(feature = "sqs")]
-    //   Sqs(esmd_sqs::SqsSourceConfig),
 }
 
 /// `type = "memory"`.
@@ -255,6 +255,8 @@ impl SourceConfig {
             SourceConfig::Kafka(_) => KAFKA,
             #[cfg(feature = "rabbitmq")]
             SourceConfig::RabbitMq(_) => RABBITMQ,
+            #[cfg(feature = "sqs")]
+            SourceConfig::Sqs(q) => SourceProfile::sqs_like("sqs", q.is_fifo()),
             #[cfg(feature = "kinesis")]
             SourceConfig::Kinesis(_) => KINESIS,
             #[cfg(feature = "dynamodb-streams")]
@@ -268,7 +270,8 @@ impl SourceConfig {
             Ok(split) => split,
             Err(issue) => return ParsedSource::Broken(issue, None),
         };
-        let fifo = rest.get("fifo").and_then(Value::as_bool).unwrap_or(false);
+        let fifo = rest.get("fifo").and_then(Value::as_bool).unwrap_or(false)
+            || rest.get("queue_url").and_then(Value::as_str).is_some_and(|u| u.trim_end_matches('/').ends_with(".fifo"));
         let parsed = match type_name.as_str() {
             "memory" => (deserialize_at(rest, at).map(SourceConfig::Memory), SourceProfile::stream("memory")),
             "memory_queue" => (deserialize_at(rest, at).map(SourceConfig::MemoryQueue), SourceProfile::sqs_like("memory_queue", fifo)),
@@ -276,6 +279,8 @@ impl SourceConfig {
             "kafka" => (deserialize_at(rest, at).map(|k| SourceConfig::Kafka(Box::new(k))), KAFKA),
             #[cfg(feature = "rabbitmq")]
             "rabbitmq" => (deserialize_at(rest, at).map(|r| SourceConfig::RabbitMq(Box::new(r))), RABBITMQ),
+            #[cfg(feature = "sqs")]
+            "sqs" => (deserialize_at(rest, at).map(|q| SourceConfig::Sqs(Box::new(q))), SourceProfile::sqs_like("sqs", fifo)),
             #[cfg(feature = "kinesis")]
             "kinesis" => (deserialize_at(rest, at).map(|k| SourceConfig::Kinesis(Box::new(k))), KINESIS),
             #[cfg(feature = "dynamodb-streams")]
@@ -337,6 +342,8 @@ impl SourceConfig {
             SourceConfig::Kafka(k) => issues.extend(k.validate().into_iter().map(|i| Issue::new(&i.path, i.message))),
             #[cfg(feature = "rabbitmq")]
             SourceConfig::RabbitMq(r) => issues.extend(r.validate().into_iter().map(|i| Issue::new(&i.path, i.message))),
+            #[cfg(feature = "sqs")]
+            SourceConfig::Sqs(q) => issues.extend(q.validate().into_iter().map(|i| Issue::new(&i.path, i.message))),
             #[cfg(feature = "kinesis")]
             SourceConfig::Kinesis(k) => issues.extend(k.validate().into_iter().map(|i| Issue::new(&i.path, i.message))),
             #[cfg(feature = "dynamodb-streams")]
@@ -402,7 +409,12 @@ mod tests {
         assert!(e.message.contains("unknown source type \"mqtt\"") && e.message.contains("memory_queue"), "{}", e.message);
         let e = parse(json!({"stream_name": "s"})).unwrap_err();
         assert!(e.message.contains("type"), "{}", e.message);
-        assert!(matches!(SourceConfig::parse(json!({"type": "sqs", "queue_url": "q"}), "s"), ParsedSource::Planned(p) if p.type_name == "sqs"));
+        assert!(matches!(SourceConfig::parse(json!({"type": "kinesis", "stream_arn": "a"}), "s"), ParsedSource::Planned(p) if p.type_name == "kinesis"));
+        #[cfg(feature = "sqs")]
+        assert!(matches!(
+            SourceConfig::parse(json!({"type": "sqs", "queue_url": "http://h/1/q.fifo", "x": 1}), "s"),
+            ParsedSource::Broken(_, Some(p)) if p.max_batch_size == 10
+        ));
         // A broken kafka table still tells its profile (AWS's 0.5 s window).
         #[cfg(feature = "kafka")]
         assert!(matches!(

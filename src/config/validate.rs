@@ -292,6 +292,16 @@ fn destination(issues: &mut Vec<Issue>, p: &MappingParams, profile: &SourceProfi
     #[cfg(not(feature = "rabbitmq"))]
     let has_connection = false;
     let kind = destination.kind();
+    if let Some(url) = p.destination_config.as_ref().and_then(|d| d.on_failure.as_ref()).and_then(|f| f.endpoint_url.as_deref()) {
+        if matches!(kind, "sqs" | "sns" | "s3") {
+            super::function::check_url(issues, "destination_config.on_failure.endpoint_url", url);
+        } else {
+            issues.push(Issue::new(
+                "destination_config.on_failure.endpoint_url",
+                format!("destination_config.on_failure.endpoint_url applies only to arn:aws:sqs, arn:aws:sns and arn:aws:s3 destinations (this one is {kind})"),
+            ));
+        }
+    }
     if has_connection && kind != "rabbitmq" {
         issues.push(Issue::new(
             "destination_config.on_failure.connection",
@@ -461,6 +471,25 @@ mod tests {
         );
     }
 
+    /// The same rules apply to `type = "sqs"`; FIFO is told by the queue URL.
+    #[cfg(feature = "sqs")]
+    #[test]
+    fn sqs_source_window_rule_and_fifo_limit() {
+        let sqs = |url: &str, extra: &str| {
+            messages(&format!(
+                "[[mappings]]\nname = \"jobs\"\n{extra}\n[mappings.source]\ntype = \"sqs\"\nqueue_url = \"{url}\"\n[mappings.function]\ntype = \"http\"\nurl = \"http://127.0.0.1:9/\"\n"
+            ))
+        };
+        let url = "http://127.0.0.1:5000/123456789012/jobs";
+        assert!(sqs(url, "").is_empty());
+        one(sqs(url, "batch_size = 100"), "batch_size = 100 needs maximum_batching_window_in_seconds ≥ 1 for sqs sources");
+        assert!(sqs(url, "batch_size = 100\nmaximum_batching_window_in_seconds = 1").is_empty());
+        let fifo = "http://127.0.0.1:5000/123456789012/jobs.fifo";
+        one(sqs(fifo, "batch_size = 20\nmaximum_batching_window_in_seconds = 5"), "batch_size = 20 is out of range for a FIFO queue (1–10)");
+        one(sqs("http://127.0.0.1:5000/jobs", ""), "source.queue_url");
+        one(sqs(url, "scaling_config = { maximum_concurrency = 1 }"), "scaling_config.maximum_concurrency = 1 is out of range (2–1000)");
+    }
+
     #[test]
     fn queue_exhaustion_rules() {
         let dest = "destination_config = { on_failure = { destination = \"file:failures.jsonl\" } }";
@@ -494,6 +523,9 @@ mod tests {
         one(stream("destination_config = { on_failure = { destination = \"rabbitmq://x/y\" } }"), "a rabbitmq destination of a \"memory\" mapping needs destination_config.on_failure.connection");
         assert!(stream("destination_config = { on_failure = { destination = \"arn:aws:sqs:us-east-1:123456789012:dlq\" } }").is_empty());
         one(stream("destination_config = { on_failure = { destination = \"s3://bucket\" } }"), "destination_config.on_failure.destination: \"s3://bucket\" is not a destination");
+        assert!(stream("destination_config = { on_failure = { destination = \"arn:aws:s3:::bkt\", endpoint_url = \"http://127.0.0.1:5000\" } }").is_empty());
+        one(stream("destination_config = { on_failure = { destination = \"arn:aws:sns:us-east-1:123456789012:t\", endpoint_url = \"127.0.0.1\" } }"), "destination_config.on_failure.endpoint_url is not an http(s) URL");
+        one(stream("destination_config = { on_failure = { destination = \"file:x.jsonl\", endpoint_url = \"http://h\" } }"), "endpoint_url applies only to arn:aws:sqs");
     }
 
     #[test]

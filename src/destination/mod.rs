@@ -5,12 +5,16 @@ use bytes::Bytes;
 use esmd_api::{Record, ShardId};
 use serde_json::Value;
 
+pub mod aws;
 pub mod file;
 #[cfg(feature = "kafka")]
 pub mod kafka;
 #[cfg(feature = "rabbitmq")]
 pub mod rabbitmq;
 pub mod record;
+pub mod s3;
+pub mod sns;
+pub mod sqs;
 
 /// A batch that esmd gave up on, ready to be delivered.
 #[derive(Clone, Debug)]

@@ -21,6 +21,22 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
+/// How often the queue's depth is asked for: cheap, and fresh enough for a dashboard.
+const BACKLOG_INTERVAL: Duration = Duration::from_secs(10);
+
+/// Feeds the backlog gauge from sources that know their depth, until shutdown.
+async fn report_backlog(ctx: Arc<MappingCtx>, source: Arc<dyn QueueSource>) {
+    loop {
+        if let Some(n) = source.backlog().await {
+            ctx.metrics.queue_backlog(n);
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(BACKLOG_INTERVAL) => {}
+            _ = ctx.shutdown.cancelled() => return,
+        }
+    }
+}
+
 pub struct QueueWorker {
     pub ctx: Arc<MappingCtx>,
     pub settings: Arc<QueueSettings>,
@@ -38,6 +54,7 @@ impl QueueWorker {
         let mut carry: Vec<Record> = Vec::new();
         let mut delays = backoff(&self.settings.backoff);
         let envelope = ctx.encoder.envelope_size();
+        let depth = tokio::spawn(report_backlog(ctx.clone(), self.source.clone()));
         loop {
             while running.try_join_next().is_some() {}
             let permit = tokio::select! {
@@ -85,6 +102,7 @@ impl QueueWorker {
             let _ = self.source.release(&carry, None).await;
         }
         while running.join_next().await.is_some() {}
+        depth.abort();
         status.update(|s| s.state = ShardState::Stopped);
     }
 

@@ -116,6 +116,97 @@ impl MotoServer {
         aws_sdk_lambda::Client::new(&self.sdk_config())
     }
 
+    pub fn sqs_client(&self) -> aws_sdk_sqs::Client {
+        aws_sdk_sqs::Client::new(&self.sdk_config())
+    }
+
+    pub fn sns_client(&self) -> aws_sdk_sns::Client {
+        aws_sdk_sns::Client::new(&self.sdk_config())
+    }
+
+    /// Path-style: there are no `<bucket>.127.0.0.1` names.
+    pub fn s3_client(&self) -> aws_sdk_s3::Client {
+        aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&self.sdk_config()).force_path_style(true).build())
+    }
+
+    /// Creates a queue (FIFO when the name ends in `.fifo`) with these attributes
+    /// (`VisibilityTimeout`, `RedrivePolicy`, ...); returns its URL.
+    pub async fn create_queue(&self, name: &str, attributes: &[(&str, &str)]) -> String {
+        use aws_sdk_sqs::types::QueueAttributeName;
+        let mut request = self.sqs_client().create_queue().queue_name(name);
+        if name.ends_with(".fifo") {
+            request = request.attributes(QueueAttributeName::FifoQueue, "true");
+        }
+        for (k, v) in attributes {
+            request = request.attributes(QueueAttributeName::from(*k), *v);
+        }
+        request.send().await.unwrap().queue_url().unwrap().to_owned()
+    }
+
+    /// `arn:aws:sqs:us-east-1:123456789012:<name>`.
+    pub fn queue_arn(name: &str) -> String {
+        format!("arn:aws:sqs:{REGION}:{ACCOUNT}:{name}")
+    }
+
+    /// Sends the bodies in batches of ten; FIFO queues get `group` and a deduplication id per
+    /// message. Returns the message ids in send order.
+    pub async fn send_bodies(&self, url: &str, bodies: &[String], group: Option<&str>) -> Vec<String> {
+        use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
+        let client = self.sqs_client();
+        let mut ids = Vec::with_capacity(bodies.len());
+        for (c, chunk) in bodies.chunks(10).enumerate() {
+            let entries = chunk
+                .iter()
+                .enumerate()
+                .map(|(i, body)| {
+                    let mut e = SendMessageBatchRequestEntry::builder().id(format!("e{i}")).message_body(body);
+                    if let Some(g) = group {
+                        e = e.message_group_id(g).message_deduplication_id(format!("d-{}-{}", c * 10 + i, uuid::Uuid::new_v4()));
+                    }
+                    e.build().unwrap()
+                })
+                .collect();
+            let out = client.send_message_batch().queue_url(url).set_entries(Some(entries)).send().await.unwrap();
+            assert!(out.failed().is_empty(), "{:?}", out.failed());
+            let mut ok: Vec<_> = out.successful().to_vec();
+            ok.sort_by_key(|e| e.id()[1..].parse::<usize>().unwrap());
+            ids.extend(ok.iter().map(|e| e.message_id().to_owned()));
+        }
+        ids
+    }
+
+    /// (visible, in flight) messages of a queue.
+    pub async fn queue_counts(&self, url: &str) -> (u64, u64) {
+        use aws_sdk_sqs::types::QueueAttributeName as A;
+        let out = self
+            .sqs_client()
+            .get_queue_attributes()
+            .queue_url(url)
+            .attribute_names(A::ApproximateNumberOfMessages)
+            .attribute_names(A::ApproximateNumberOfMessagesNotVisible)
+            .send()
+            .await
+            .unwrap();
+        let get = |a: A| out.attributes().and_then(|m| m.get(&a)).and_then(|v| v.parse().ok()).unwrap_or(0);
+        (get(A::ApproximateNumberOfMessages), get(A::ApproximateNumberOfMessagesNotVisible))
+    }
+
+    /// Receives (and deletes) every message currently visible in a queue; returns the bodies.
+    pub async fn drain_bodies(&self, url: &str) -> Vec<String> {
+        let client = self.sqs_client();
+        let mut bodies = Vec::new();
+        loop {
+            let out = client.receive_message().queue_url(url).max_number_of_messages(10).send().await.unwrap();
+            if out.messages().is_empty() {
+                return bodies;
+            }
+            for m in out.messages() {
+                bodies.push(m.body().unwrap_or_default().to_owned());
+                client.delete_message().queue_url(url).receipt_handle(m.receipt_handle().unwrap()).send().await.unwrap();
+            }
+        }
+    }
+
     /// POSTs JSON to a moto API path; panics unless moto answers 2xx.
     pub async fn post_json(&self, path: &str, body: &Value) -> String {
         let response = self.http.post(self.url(path)).json(body).send().await.unwrap();

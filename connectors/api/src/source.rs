@@ -134,6 +134,12 @@ pub trait QueueSource: Send + Sync + 'static {
         false
     }
 
+    /// Messages waiting to be received, when the source can tell (SQS
+    /// ApproximateNumberOfMessages). Asked every few seconds for the backlog gauge.
+    async fn backlog(&self) -> Option<u64> {
+        None
+    }
+
     /// Called once the queue worker has stopped and every batch is settled: release the
     /// connection.
     async fn close(&self) {}

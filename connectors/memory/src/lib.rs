@@ -19,4 +19,9 @@ pub use error::MemoryError;
 pub use kinesis::KinesisEncoding;
 pub use log::{MemoryLog, MemoryLogOptions, READ_LONG_POLL};
 pub use queue::{MemoryQueue, MemoryQueueOptions, DEFAULT_FIFO_GROUP};
-pub use sqs::SqsEncoding;
+pub use sqs::{Delivery, SqsEncoding};
+
+/// A JSON string literal, escaped as serde_json does: for pre-encoding parts of records.
+pub fn json_string(s: &str) -> String {
+    json::quoted(s)
+}

@@ -1,6 +1,9 @@
 //! SQS-shaped events: each delivery's fragment is the exact JSON AWS puts in an SQS event's
 //! `Records` array. Receipt handle and receive count change per delivery, so the fragment is
 //! built at receive time from parts prepared once at send time.
+//!
+//! The SQS connector (connectors/sqs) builds its records with the same [`SqsEncoding`], so the
+//! in-memory queue and the real one produce byte-identical events.
 
 use crate::json::{push_str, records_event, RECORDS_ENVELOPE};
 use bytes::Bytes;
@@ -18,7 +21,7 @@ pub struct SqsEncoding {
 }
 
 /// One delivery of one message, as the fragment needs it.
-pub(crate) struct Delivery<'a> {
+pub struct Delivery<'a> {
     pub message_id: &'a str,
     pub receipt_handle: &'a str,
     /// The body already written as a JSON string literal.
@@ -30,6 +33,11 @@ pub(crate) struct Delivery<'a> {
     pub first_receive_ms: i64,
     /// FIFO only: (SequenceNumber, MessageGroupId, MessageDeduplicationId).
     pub fifo: Option<(&'a str, &'a str, &'a str)>,
+    /// `SenderId`; `None`: the encoding's account (the in-memory queue has no senders).
+    pub sender_id: Option<&'a str>,
+    /// `messageAttributes` already written as a JSON object, and `md5OfMessageAttributes`;
+    /// `None`: `{}` and no md5 (AWS writes the md5 only when the message has attributes).
+    pub message_attributes: Option<(&'a str, &'a str)>,
 }
 
 impl SqsEncoding {
@@ -53,7 +61,7 @@ impl SqsEncoding {
     }
 
     /// The delivery's JSON inside the event, keys (and attributes) in the order AWS writes them.
-    pub(crate) fn fragment(&self, d: &Delivery<'_>) -> Bytes {
+    pub fn fragment(&self, d: &Delivery<'_>) -> Bytes {
         let mut out = String::with_capacity(480 + d.quoted_body.len() + d.receipt_handle.len() + self.tail.len());
         out.push_str("{\"messageId\":");
         push_str(&mut out, d.message_id);
@@ -73,14 +81,23 @@ impl SqsEncoding {
             push_str(&mut out, group_id);
         }
         out.push_str(",\"SenderId\":");
-        push_str(&mut out, &self.sender_id);
+        push_str(&mut out, d.sender_id.unwrap_or(&self.sender_id));
         if let Some((_, _, dedup_id)) = d.fifo {
             out.push_str(",\"MessageDeduplicationId\":");
             push_str(&mut out, dedup_id);
         }
         out.push_str(",\"ApproximateFirstReceiveTimestamp\":\"");
         out.push_str(&d.first_receive_ms.to_string());
-        out.push_str("\"},\"messageAttributes\":{},\"md5OfBody\":");
+        out.push_str("\"},\"messageAttributes\":");
+        match d.message_attributes {
+            Some((attributes, md5)) => {
+                out.push_str(attributes);
+                out.push_str(",\"md5OfMessageAttributes\":");
+                push_str(&mut out, md5);
+            }
+            None => out.push_str("{}"),
+        }
+        out.push_str(",\"md5OfBody\":");
         push_str(&mut out, d.md5_of_body);
         out.push_str(&self.tail);
         Bytes::from(out)
@@ -139,6 +156,8 @@ mod tests {
             sent_ms: 1_573_251_510_774,
             first_receive_ms: 1_573_251_510_800,
             fifo,
+            sender_id: None,
+            message_attributes: None,
         }
     }
 
@@ -167,6 +186,23 @@ mod tests {
                 r#""awsRegion":"us-east-1"}"#
             )
         );
+    }
+
+    #[test]
+    fn message_attributes_and_their_md5_sit_before_md5_of_body() {
+        let enc = SqsEncoding::new("us-east-1", "111111111111", "q", false);
+        let body = quoted("x");
+        let mut d = delivery(&body, None);
+        d.sender_id = Some("AIDAEXAMPLE");
+        d.message_attributes = Some((r#"{"a":{"stringValue":"1","stringListValues":[],"binaryListValues":[],"dataType":"Number"}}"#, "abc"));
+        let v: Value = serde_json::from_slice(&enc.fragment(&d)).unwrap();
+        let keys: Vec<&String> = v.as_object().unwrap().keys().collect();
+        assert_eq!(
+            keys,
+            ["messageId", "receiptHandle", "body", "attributes", "messageAttributes", "md5OfMessageAttributes", "md5OfBody", "eventSource", "eventSourceARN", "awsRegion"]
+        );
+        assert_eq!(v["attributes"]["SenderId"], "AIDAEXAMPLE");
+        assert_eq!(v["messageAttributes"]["a"]["dataType"], "Number");
     }
 
     #[test]

@@ -180,6 +180,8 @@ impl QueueState {
                 // No deduplication happens here, so the message id stands in for the
                 // deduplication id.
                 fifo: self.fifo.then_some((sequence_number.as_str(), &*m.group, &*m.id)),
+                sender_id: None,
+                message_attributes: None,
             };
             let encoded = encoding.fragment(&delivery);
             out.push(Record {

@@ -1,0 +1,121 @@
+//! What the AWS destinations (`arn:aws:sqs`, `arn:aws:sns`, `arn:aws:s3`) share: the SDK
+//! configuration (credentials from the default chain, the region of the ARN, an optional
+//! endpoint override for emulators) and fitting a failure record under a message size limit.
+
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use serde_json::Value;
+
+/// Region used when neither the ARN (S3 ARNs have none), the SDK chain nor the config names
+/// one: emulators accept any region, and so does S3's global endpoint.
+const FALLBACK_REGION: &str = "us-east-1";
+
+/// Where an AWS destination is reached.
+#[derive(Clone, Debug, Default)]
+pub struct AwsTarget {
+    /// The ARN's region; `None` for S3.
+    pub region: Option<String>,
+    /// `destination_config.on_failure.endpoint_url`: LocalStack, moto.
+    pub endpoint_url: Option<String>,
+}
+
+impl AwsTarget {
+    /// Credentials from the SDK's default chain (environment, profile, SSO, instance role).
+    pub async fn load(&self) -> SdkConfig {
+        let mut loader = aws_config::defaults(BehaviorVersion::latest());
+        if let Some(region) = &self.region {
+            loader = loader.region(Region::new(region.clone()));
+        }
+        let sdk = loader.load().await;
+        self.apply(sdk)
+    }
+
+    /// `sdk` with this target's region and endpoint (tests pass dummy credentials this way).
+    pub fn apply(&self, sdk: SdkConfig) -> SdkConfig {
+        let has_region = sdk.region().is_some();
+        let mut builder = sdk.into_builder();
+        if let Some(region) = &self.region {
+            builder = builder.region(Region::new(region.clone()));
+        } else if !has_region {
+            builder = builder.region(Region::new(FALLBACK_REGION));
+        }
+        if let Some(url) = &self.endpoint_url {
+            builder = builder.endpoint_url(url);
+        }
+        builder.build()
+    }
+}
+
+/// The failure record as JSON of at most `limit` bytes. Records over the limit (an SQS batch
+/// of thousands of messages lists every messageId) keep every field, but the arrays in them are
+/// cut to a prefix that fits, and `"truncated": true` is added at the top level, so a consumer
+/// knows the list is incomplete. `None` when even that does not fit.
+pub fn fit_record(record: &Value, limit: usize) -> Option<String> {
+    let text = record.to_string();
+    if text.len() <= limit {
+        return Some(text);
+    }
+    let mut keep = longest_array(record);
+    while keep > 0 {
+        keep /= 2;
+        let mut cut = record.clone();
+        truncate_arrays(&mut cut, keep);
+        if let Value::Object(o) = &mut cut {
+            o.insert("truncated".into(), Value::Bool(true));
+        }
+        let text = cut.to_string();
+        if text.len() <= limit {
+            return Some(text);
+        }
+    }
+    None
+}
+
+fn longest_array(v: &Value) -> usize {
+    match v {
+        Value::Array(a) => a.len().max(a.iter().map(longest_array).max().unwrap_or(0)),
+        Value::Object(o) => o.values().map(longest_array).max().unwrap_or(0),
+        _ => 0,
+    }
+}
+
+fn truncate_arrays(v: &mut Value, keep: usize) {
+    match v {
+        Value::Array(a) => {
+            a.truncate(keep);
+            a.iter_mut().for_each(|x| truncate_arrays(x, keep));
+        }
+        Value::Object(o) => o.values_mut().for_each(|x| truncate_arrays(x, keep)),
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn small_records_are_untouched() {
+        let r = json!({"a": [1, 2, 3]});
+        assert_eq!(fit_record(&r, 100).unwrap(), r.to_string());
+    }
+
+    #[test]
+    fn long_lists_are_cut_and_marked() {
+        let ids: Vec<String> = (0..10_000).map(|i| format!("id-{i:036}")).collect();
+        let r = json!({"requestContext": {"condition": "RetryAttemptsExhausted"}, "SQSBatchInfo": {"batchSize": 10_000, "messageIds": ids}});
+        let text = fit_record(&r, 256 * 1024).unwrap();
+        assert!(text.len() <= 256 * 1024);
+        let v: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(v["truncated"], true);
+        assert_eq!(v["SQSBatchInfo"]["batchSize"], 10_000);
+        let kept = v["SQSBatchInfo"]["messageIds"].as_array().unwrap();
+        assert!(!kept.is_empty() && kept.len() < 10_000);
+        assert_eq!(kept[0], "id-000000000000000000000000000000000000");
+    }
+
+    #[test]
+    fn hopeless_records_are_refused() {
+        assert!(fit_record(&json!({"s": "x".repeat(1000)}), 100).is_none());
+    }
+}
