@@ -77,6 +77,23 @@ impl KinesisEncoding {
 /// Seconds since the epoch with exactly three decimals (`1545084650.987`), as Kinesis events
 /// spell `approximateArrivalTimestamp`. Written as text so whole seconds keep `.000` instead
 /// of depending on float formatting.
+/// The batch-info block Kinesis and DynamoDB Streams failure records share; they differ only
+/// in how they spell the arrival times (`time`).
+pub fn shard_batch_info(shard: &ShardId, records: &[Record], stream_arn: &str, time: fn(i64) -> String) -> Value {
+    let (first, last) = (records.first(), records.last());
+    let seq = |r: Option<&Record>| Value::from(r.map(|r| r.position.as_str()).unwrap_or_default());
+    let at = |r: Option<&Record>| Value::from(r.map(|r| time(r.arrival_ms)).unwrap_or_default());
+    let mut info = Map::new();
+    info.insert("shardId".into(), Value::from(shard.as_str()));
+    info.insert("startSequenceNumber".into(), seq(first));
+    info.insert("endSequenceNumber".into(), seq(last));
+    info.insert("approximateArrivalOfFirstRecord".into(), at(first));
+    info.insert("approximateArrivalOfLastRecord".into(), at(last));
+    info.insert("batchSize".into(), Value::from(records.len()));
+    info.insert("streamArn".into(), Value::from(stream_arn));
+    Value::Object(info)
+}
+
 pub fn epoch_seconds(ms: i64) -> String {
     let sign = if ms < 0 { "-" } else { "" };
     let abs = ms.unsigned_abs();
@@ -94,18 +111,7 @@ impl EventEncoder for KinesisEncoding {
     }
 
     fn batch_info(&self, shard: &ShardId, records: &[Record]) -> (String, Value) {
-        let (first, last) = (records.first(), records.last());
-        let seq = |r: Option<&Record>| Value::from(r.map(|r| r.position.as_str()).unwrap_or_default());
-        let time = |r: Option<&Record>| Value::from(r.map(|r| iso_millis(r.arrival_ms)).unwrap_or_default());
-        let mut info = Map::new();
-        info.insert("shardId".into(), Value::from(shard.as_str()));
-        info.insert("startSequenceNumber".into(), seq(first));
-        info.insert("endSequenceNumber".into(), seq(last));
-        info.insert("approximateArrivalOfFirstRecord".into(), time(first));
-        info.insert("approximateArrivalOfLastRecord".into(), time(last));
-        info.insert("batchSize".into(), Value::from(records.len()));
-        info.insert("streamArn".into(), Value::from(self.stream_arn.as_str()));
-        ("KinesisBatchInfo".into(), Value::Object(info))
+        ("KinesisBatchInfo".into(), shard_batch_info(shard, records, &self.stream_arn, iso_millis))
     }
 
     /// The Kinesis record (the `kinesis` object of the event record, which is what Lambda

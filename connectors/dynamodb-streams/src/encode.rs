@@ -4,6 +4,7 @@ use aws_sdk_dynamodbstreams::types::{AttributeValue, Record as StreamRecord};
 use base64::Engine as _;
 use bytes::Bytes;
 use esmd_api::json::{records_event, RECORDS_ENVELOPE};
+use esmd_api::kinesis::shard_batch_info;
 use esmd_api::time::iso_seconds;
 use esmd_api::{EventEncoder, ExtraFields, ItemId, Position, Record, ShardId};
 use serde_json::{Map, Value};
@@ -115,18 +116,7 @@ impl EventEncoder for DynamoDbEncoding {
 
     /// As Kinesis' batch info, with timestamps in whole seconds (as AWS writes them).
     fn batch_info(&self, shard: &ShardId, records: &[Record]) -> (String, Value) {
-        let (first, last) = (records.first(), records.last());
-        let seq = |r: Option<&Record>| Value::from(r.map(|r| r.position.as_str()).unwrap_or_default());
-        let time = |r: Option<&Record>| Value::from(r.map(|r| iso_seconds(r.arrival_ms)).unwrap_or_default());
-        let mut info = Map::new();
-        info.insert("shardId".into(), Value::from(shard.as_str()));
-        info.insert("startSequenceNumber".into(), seq(first));
-        info.insert("endSequenceNumber".into(), seq(last));
-        info.insert("approximateArrivalOfFirstRecord".into(), time(first));
-        info.insert("approximateArrivalOfLastRecord".into(), time(last));
-        info.insert("batchSize".into(), Value::from(records.len()));
-        info.insert("streamArn".into(), Value::from(self.stream_arn.as_str()));
-        ("DDBStreamBatchInfo".into(), Value::Object(info))
+        ("DDBStreamBatchInfo".into(), shard_batch_info(shard, records, &self.stream_arn, iso_seconds))
     }
 
     /// The record as the event carries it: patterns match `eventName`, `dynamodb.NewImage...`
