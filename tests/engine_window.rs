@@ -263,3 +263,21 @@ async fn a_closed_shard_ends_its_window() {
     assert_eq!(child[0]["state"], json!({}), "children start fresh");
     m.stop().await;
 }
+
+/// A record that arrives after its window was closed (arrival times are not strictly ordered)
+/// goes to the next window; a closed window is never reopened for a second final invocation.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_late_record_never_reopens_a_closed_window() {
+    let f = FunctionServer::start(aggregate).await;
+    let log = log();
+    let t0 = minute(-5);
+    put(&log, "a", t0);
+    let dir = tempfile::tempdir().unwrap();
+    let m = start_stream(Arc::new(log.clone()), &f.url(), settings(10, 60), dir.path(), None);
+    wait_finals(&f, 1).await;
+    put(&log, "late", t0 + 1000);
+    let events = wait_finals(&f, 2).await;
+    let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+    assert_eq!(finals(&events), vec![(iso(t0), s(&["a"])), (iso(t0 + MIN), s(&["late"]))]);
+    m.stop().await;
+}

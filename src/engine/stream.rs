@@ -471,13 +471,18 @@ async fn lane(
         return;
     }
     let mut next_check = open.as_ref().map(window_end_instant);
+    // The end of the last window this lane closed: a late record (arrival times are not
+    // strictly ordered) goes to the next window rather than reopening a closed one.
+    let mut closed_until = i64::MIN;
     loop {
         // A record belongs to the open window unless it arrived after it ends; a batch never
         // spans two windows.
         let current = open.as_ref().map(|w| (w.start_ms, w.end_ms));
         let splits = |a: &Tracked, b: &Tracked| match (windows, current) {
             (None, _) => false,
-            (Some(size), current) => window_key(a.record.arrival_ms, size, current) != window_key(b.record.arrival_ms, size, current),
+            (Some(size), current) => {
+                window_key(a.record.arrival_ms.max(closed_until), size, current) != window_key(b.record.arrival_ms.max(closed_until), size, current)
+            }
         };
         let idle = batcher.is_empty() && carry.is_none();
         let check_at = next_check.unwrap_or_else(tokio::time::Instant::now);
@@ -506,6 +511,7 @@ async fn lane(
                     if close_window(&ctx, &settings, &shard, &progress, &mut open, last_seq, false).await.is_err() {
                         return;
                     }
+                    closed_until = end;
                     next_check = None;
                     continue;
                 }
@@ -522,11 +528,12 @@ async fn lane(
         if !batcher.is_empty() {
             let items = batcher.take();
             if let (Some(size), Some(first)) = (windows, items.first()) {
-                let arrival = first.record.arrival_ms;
-                if open.as_ref().is_some_and(|w| w.is_before(arrival))
-                    && close_window(&ctx, &settings, &shard, &progress, &mut open, last_seq, false).await.is_err()
-                {
-                    return;
+                let arrival = first.record.arrival_ms.max(closed_until);
+                if let Some(end) = open.as_ref().filter(|w| w.is_before(arrival)).map(|w| w.end_ms) {
+                    if close_window(&ctx, &settings, &shard, &progress, &mut open, last_seq, false).await.is_err() {
+                        return;
+                    }
+                    closed_until = end;
                 }
                 if open.is_none() {
                     let w = OpenWindow::containing(arrival, size);
