@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use support::dynamodb::DynamoDb;
 use support::function::{FunctionServer, Reply};
-use support::moto::MotoServer;
+use support::moto::{EsmdProcess, MotoServer};
 
 // The shape check esmd-memory's recorded-payload tests use, shared rather than copied.
 #[path = "../connectors/memory/tests/support/shape.rs"]
@@ -190,7 +190,6 @@ fn fixture(text: &str) -> Value {
 /// `esmd run` with a dynamodb_streams source from a config file (the app's wiring).
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn esmd_run_reads_a_table_stream_named_in_a_config_file() {
-    use std::process::{Command, Stdio};
     let moto = MotoServer::start().await;
     let db = DynamoDb::new(&moto.endpoint());
     let arn = db.create_table_with_stream("configured", "NEW_AND_OLD_IMAGES").await;
@@ -220,28 +219,7 @@ function = {{ type = "http", url = "{}" }}
         ),
     )
     .unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_esmd"))
-        .args(["run", "-c"])
-        .arg(&config)
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env("AWS_CONFIG_FILE", dir.path().join("no-aws-config"))
-        .env("AWS_SHARED_CREDENTIALS_FILE", dir.path().join("no-aws-credentials"))
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env_remove("AWS_PROFILE")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    // Killed even when an assertion fails first.
-    struct Kill(std::process::Child);
-    impl Drop for Kill {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-    let _child = Kill(child);
+    let _child = EsmdProcess::run(&config, dir.path());
     let records = wait_records(&seen, 5).await;
     assert!(records.iter().all(|r| r["eventName"] == "INSERT" && r["eventSourceARN"] == arn.as_str()));
 }

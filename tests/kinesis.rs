@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use support::function::{FunctionServer, Reply};
 use support::kinesis::{client, create_stream, put_records};
-use support::moto::MotoServer;
+use support::moto::{EsmdProcess, MotoServer};
 
 // The shape check esmd-memory's recorded-payload tests use, shared rather than copied.
 #[path = "../connectors/memory/tests/support/shape.rs"]
@@ -488,7 +488,7 @@ async fn at_timestamp_starts_at_the_first_record_after_the_time() {
 /// credential chain (environment variables, as a deployment would set them), /status per shard.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn esmd_run_reads_a_stream_named_in_a_config_file() {
-    use std::process::{Command, Stdio};
+    use std::process::Command;
     let moto = MotoServer::start().await;
     let kinesis = client(&moto.endpoint());
     create_stream(&kinesis, "configured", 2).await;
@@ -519,28 +519,7 @@ function = {{ type = "http", url = "{}" }}
         ),
     )
     .unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_esmd"))
-        .args(["run", "-c"])
-        .arg(&config)
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env("AWS_CONFIG_FILE", dir.path().join("no-aws-config"))
-        .env("AWS_SHARED_CREDENTIALS_FILE", dir.path().join("no-aws-credentials"))
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env_remove("AWS_PROFILE")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    // Killed even when an assertion fails first.
-    struct Kill(std::process::Child);
-    impl Drop for Kill {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-    let mut child = Kill(child);
+    let mut child = EsmdProcess::run(&config, dir.path());
     wait_for(&seen, 200, Duration::from_secs(60)).await;
     let status: Value = reqwest::Client::builder().no_proxy().build().unwrap().get(format!("http://127.0.0.1:{admin_port}/status")).send().await.unwrap().json().await.unwrap();
     assert_eq!(status["clicks"]["source"], "kinesis");
@@ -548,7 +527,7 @@ function = {{ type = "http", url = "{}" }}
     assert!(shard["position"].is_string(), "{status:#}");
     assert_eq!(shard["parents"], json!([]), "{status:#}");
     assert!(shard["millis_behind_latest"].is_u64(), "{status:#}");
-    assert!(Command::new("kill").args(["-TERM", &child.0.id().to_string()]).status().unwrap().success());
+    assert!(Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap().success());
     let start = Instant::now();
     let exit = loop {
         if let Some(s) = child.0.try_wait().unwrap() {

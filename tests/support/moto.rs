@@ -379,3 +379,39 @@ fn crc32(data: &[u8]) -> u32 {
     }
     !crc
 }
+
+/// `esmd run -c <config>` against moto: dummy credentials, and nothing of the machine's AWS
+/// configuration (profiles, credential files, instance metadata) can leak in. Killed when
+/// dropped, even when an assertion fails first.
+pub struct EsmdProcess(pub Child);
+
+impl EsmdProcess {
+    /// `dir` holds the (absent) AWS config and credential files the process is pointed at.
+    pub fn run(config: &std::path::Path, dir: &std::path::Path) -> Self {
+        let child = Command::new(env!("CARGO_BIN_EXE_esmd"))
+            .args(["run", "-c"])
+            .arg(config)
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("AWS_CONFIG_FILE", dir.join("no-aws-config"))
+            .env("AWS_SHARED_CREDENTIALS_FILE", dir.join("no-aws-credentials"))
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env_remove("AWS_PROFILE")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("esmd starts");
+        EsmdProcess(child)
+    }
+
+    pub fn id(&self) -> u32 {
+        self.0.id()
+    }
+}
+
+impl Drop for EsmdProcess {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
