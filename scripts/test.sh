@@ -16,4 +16,6 @@ echo "== cargo test"
 # Integration tests start their own servers on 127.0.0.1 (moto, tansu, HTTP functions) or use
 # the machine's RabbitMQ on 127.0.0.1:5672, and talk to nothing else. tests/rabbitmq.rs
 # restarts that broker once (rabbitmqctl stop_app/start_app).
-cargo test --workspace --all-targets --locked "$@"
+# --no-fail-fast: one failing test binary still lets the others run, so a CI log shows every
+# failure at once; the exit code is still non-zero.
+cargo test --workspace --all-targets --locked --no-fail-fast "$@"
