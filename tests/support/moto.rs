@@ -1,8 +1,8 @@
 //! A moto server (AWS emulator) on a free 127.0.0.1 port, one per test, killed on drop.
 //!
-//! The binary comes from `scripts/test-deps.sh` (`target/test-tools/venv/bin/moto_server`) or
-//! `$ESMD_MOTO_SERVER`. A missing binary fails the test: a skipped AWS test looks like a passing
-//! one.
+//! moto comes from `scripts/test-deps.sh` (a venv in `target/test-tools/venv`), started through
+//! `tests/support/moto_server.py`, or is `$ESMD_MOTO_SERVER`. A missing moto fails the test: a
+//! skipped AWS test looks like a passing one.
 //!
 //! moto accepts any credentials and does not check signatures; [`MotoServer::sdk_config`] uses
 //! dummy ones, region us-east-1 and the server's URL, so nothing can reach the real cloud.
@@ -29,21 +29,25 @@ pub struct MotoServer {
     http: reqwest::Client,
 }
 
-/// Where the binary is, and how to get it when it is not there.
-pub fn moto_binary() -> PathBuf {
+/// The command that starts moto, given moto_server's flags: `$ESMD_MOTO_SERVER` when set, else
+/// the venv's Python running `tests/support/moto_server.py` (moto with speed fixes for large SQS
+/// queues, see that file).
+pub fn moto_command() -> (PathBuf, Vec<String>) {
     if let Some(path) = std::env::var_os("ESMD_MOTO_SERVER") {
-        return PathBuf::from(path);
+        return (PathBuf::from(path), Vec::new());
     }
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/test-tools/venv/bin/moto_server")
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let launcher = root.join("tests/support/moto_server.py").display().to_string();
+    (root.join("target/test-tools/venv/bin/python"), vec![launcher])
 }
 
 impl MotoServer {
     /// Starts moto and waits until it answers HTTP.
     pub async fn start() -> Self {
-        let binary = moto_binary();
+        let (binary, launcher) = moto_command();
         assert!(
             binary.is_file(),
-            "moto_server not found at {}: run `bash scripts/test-deps.sh` first (or set ESMD_MOTO_SERVER)",
+            "moto's Python not found at {}: run `bash scripts/test-deps.sh` first (or set ESMD_MOTO_SERVER)",
             binary.display()
         );
         let http = reqwest::Client::builder().no_proxy().build().unwrap();
@@ -55,6 +59,7 @@ impl MotoServer {
             let log = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("moto-{port}.log"));
             let log_file = File::create(&log).unwrap();
             let child = Command::new(&binary)
+                .args(&launcher)
                 .args(["-H", "127.0.0.1", "-p", &port.to_string()])
                 .env("PYTHONUNBUFFERED", "1")
                 .stdin(Stdio::null())
