@@ -262,8 +262,35 @@ pub fn rabbitmq_prefetch(settings: &crate::engine::settings::QueueSettings) -> u
     u16::try_from(wanted).unwrap_or(u16::MAX)
 }
 
-/// Runs every enabled mapping until `shutdown` resolves.
-pub async fn run(cfg: Config, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), AppError> {
+/// What [`start`] can change for a run that is not a service (`esmd drain`).
+#[derive(Clone, Debug, Default)]
+pub struct StartOptions {
+    /// Queue sources: how long one receive waits for a first message (default: SQS's 20 s long
+    /// poll). A drain wants to notice an empty queue within a second.
+    pub receive_wait: Option<Duration>,
+    /// Serve the admin endpoint (`esmd run` does; a drain has its own view).
+    pub admin: bool,
+}
+
+/// One started mapping: what a caller can watch.
+pub struct StartedMapping {
+    pub name: String,
+    pub source: &'static str,
+    pub metrics: MappingMetrics,
+}
+
+/// Every enabled mapping of a config, running.
+pub struct Running {
+    pub registry: StatusRegistry,
+    pub mappings: Vec<StartedMapping>,
+    stop: CancellationToken,
+    tasks: JoinSet<()>,
+    admin: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+    shutdown_timeout: Duration,
+}
+
+/// Builds and starts every enabled mapping of `cfg` (and the admin endpoint when asked).
+pub async fn start(cfg: &Config, options: StartOptions) -> Result<Running, AppError> {
     let prometheus = crate::metrics::install_recorder().map_err(|e| AppError::Setup(format!("metrics: {e}")))?;
     let registry = StatusRegistry::default();
     let stop = CancellationToken::new();
@@ -275,15 +302,19 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()> + Send + 'stati
             .map_err(|e| AppError::Setup(e.to_string()))?,
     );
 
-    let mut mappings = JoinSet::new();
+    let mut tasks = JoinSet::new();
+    let mut started = Vec::new();
     for m in cfg.mappings.iter().filter(|m| m.enabled) {
-        let invoker = invoker(m).await?;
+        let invoker: Arc<dyn Invoker> = match m.params.max_invocations_per_second {
+            Some(rate) => Arc::new(crate::invoke::paced::PacedInvoker::new(invoker(m).await?, rate)),
+            None => invoker(m).await?,
+        };
         let destination = destination(m).await?;
         let filter: Option<Arc<dyn RecordFilter>> = match m.filter_patterns() {
             patterns if patterns.is_empty() => None,
             patterns => Some(Arc::new(esmd_filter::FilterCriteria::compile(&patterns).map_err(|e| mapping_error(m, format!("filter_criteria: {e}")))?)),
         };
-        let source = source(&cfg, m).await?;
+        let source = source(cfg, m).await?;
         let kind = match &source {
             Source::Stream(s) => s.kind(),
             Source::Queue(q) => q.kind(),
@@ -292,47 +323,81 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()> + Send + 'stati
             Source::Stream(s) => s.encoder(),
             Source::Queue(q) => q.encoder(),
         };
+        let metrics = MappingMetrics::new(&m.name, kind);
         let ctx = Arc::new(MappingCtx {
             name: m.name.clone(),
             invoker,
             encoder,
             destination,
             filter,
-            metrics: MappingMetrics::new(&m.name, kind),
+            metrics: metrics.clone(),
             status: registry.mapping(&m.name, kind),
             shutdown: stop.child_token(),
         });
         match source {
             Source::Stream(source) => {
                 let settings = m.stream_settings().map_err(|e| mapping_error(m, e))?;
-                mappings.spawn(StreamMapping { ctx, settings: Arc::new(settings), source, store: store.clone() }.run());
+                tasks.spawn(StreamMapping { ctx, settings: Arc::new(settings), source, store: store.clone() }.run());
             }
             Source::Queue(source) => {
-                let settings = m.queue_settings().map_err(|e| mapping_error(m, e))?;
-                mappings.spawn(QueueMapping { ctx, settings: Arc::new(settings), source }.run());
+                let mut settings = m.queue_settings().map_err(|e| mapping_error(m, e))?;
+                if let Some(wait) = options.receive_wait {
+                    settings.receive_wait = wait;
+                }
+                tasks.spawn(QueueMapping { ctx, settings: Arc::new(settings), source }.run());
             }
         }
+        started.push(StartedMapping { name: m.name.clone(), source: kind, metrics });
         tracing::info!(mapping = %m.name, source = kind, "mapping started");
     }
 
-    let listener = tokio::net::TcpListener::bind(&cfg.admin.listen)
-        .await
-        .map_err(|e| AppError::Setup(format!("admin.listen = {}: {e}", cfg.admin.listen)))?;
-    tracing::info!(listen = %cfg.admin.listen, "admin endpoint: /metrics /healthz /readyz /status");
-    let admin_stop = stop.clone();
-    let admin = tokio::spawn(admin::serve(listener, AdminState { registry, prometheus }, async move { admin_stop.cancelled().await }));
-
-    shutdown.await;
-    tracing::info!(deadline_s = cfg.shutdown_timeout_seconds, "shutting down: no new batches; waiting for in-flight batches");
-    stop.cancel();
-    let drained = tokio::time::timeout(Duration::from_secs(cfg.shutdown_timeout_seconds), async {
-        while mappings.join_next().await.is_some() {}
+    let admin = if options.admin {
+        let listener = tokio::net::TcpListener::bind(&cfg.admin.listen)
+            .await
+            .map_err(|e| AppError::Setup(format!("admin.listen = {}: {e}", cfg.admin.listen)))?;
+        tracing::info!(listen = %cfg.admin.listen, "admin endpoint: /metrics /healthz /readyz /status");
+        let admin_stop = stop.clone();
+        let state = AdminState { registry: registry.clone(), prometheus };
+        Some(tokio::spawn(admin::serve(listener, state, async move { admin_stop.cancelled().await })))
+    } else {
+        None
+    };
+    Ok(Running {
+        registry,
+        mappings: started,
+        stop,
+        tasks,
+        admin,
+        shutdown_timeout: Duration::from_secs(cfg.shutdown_timeout_seconds),
     })
-    .await;
-    if drained.is_err() {
-        tracing::warn!("shutdown deadline passed; abandoning in-flight batches (they are replayed on restart)");
-        mappings.abort_all();
+}
+
+impl Running {
+    /// Stops polling, lets in-flight batches finish within the config's shutdown deadline, and
+    /// writes checkpoints. Batches still running at the deadline are abandoned (and replayed
+    /// on the next start).
+    pub async fn stop(mut self) {
+        tracing::info!(deadline_s = self.shutdown_timeout.as_secs(), "shutting down: no new batches; waiting for in-flight batches");
+        self.stop.cancel();
+        let tasks = &mut self.tasks;
+        let drained = tokio::time::timeout(self.shutdown_timeout, async {
+            while tasks.join_next().await.is_some() {}
+        })
+        .await;
+        if drained.is_err() {
+            tracing::warn!("shutdown deadline passed; abandoning in-flight batches (they are replayed on restart)");
+            self.tasks.abort_all();
+        }
+        if let Some(admin) = self.admin.take() {
+            let _ = admin.await;
+        }
     }
-    let _ = admin.await;
+}
+
+/// Runs every enabled mapping until `shutdown` resolves.
+pub async fn run(cfg: Config, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), AppError> {
+    let running = start(&cfg, StartOptions { admin: true, ..Default::default() }).await?;
+    shutdown.await;
+    running.stop().await;
     Ok(())
 }

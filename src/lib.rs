@@ -4,6 +4,7 @@ pub mod app;
 pub mod checkpoint;
 pub mod config;
 pub mod demo;
+pub mod drain;
 pub mod destination;
 pub mod engine;
 pub mod invoke;

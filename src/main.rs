@@ -16,6 +16,15 @@ struct Cli {
 }
 
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+enum LiveView {
+    /// Bars when stdout is a terminal, lines otherwise.
+    Auto,
+    Bars,
+    Lines,
+    Off,
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
 enum LogFormat {
     Text,
     Json,
@@ -32,6 +41,26 @@ enum Command {
     Validate {
         #[arg(short, long)]
         config: PathBuf,
+    },
+    /// Run the mappings of a config file until every shard has caught up (or the time limit
+    /// passes), with a live view, then print a report: a load test of the function against
+    /// the sources' backlog. Exit code 0 when everything caught up, 3 when the time limit came
+    /// first, 130 when interrupted (the report is printed in every case).
+    Drain {
+        #[arg(short, long)]
+        config: PathBuf,
+        /// Stop after this long even if not caught up (e.g. `90s`, `15m`).
+        #[arg(long, default_value = "1h", value_parser = humantime::parse_duration)]
+        time_limit: std::time::Duration,
+        /// Print the report as JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// Live view: bars on a terminal, else a line per mapping every `--interval`.
+        #[arg(long, value_enum, default_value_t = LiveView::Auto)]
+        live: LiveView,
+        /// How often `--live lines` prints.
+        #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
+        interval: std::time::Duration,
     },
     /// A self-contained demonstration: an in-memory stream with poison records, a local HTTP
     /// function, bisection and a file destination. Needs no servers.
@@ -52,8 +81,13 @@ enum Command {
 }
 
 fn init_logging(format: LogFormat) {
+    init_logging_at(format, "info");
+}
+
+/// `default` applies when RUST_LOG is not set.
+fn init_logging_at(format: LogFormat, default: &str) {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     match format {
         LogFormat::Json => builder.json().flatten_event(true).init(),
@@ -88,6 +122,13 @@ fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             rt.block_on(esmd::app::run(cfg, esmd::app::shutdown_signal()))?;
             Ok(std::process::ExitCode::SUCCESS)
         }
+        Command::Drain { config, time_limit, json, live, interval } => {
+            let cfg = esmd::config::Config::load(&config).map_err(|e| anyhow::anyhow!("{}:\n{e}", config.display()))?;
+            esmd::app::check(&cfg).map_err(|e| anyhow::anyhow!("{}:\n{e}", config.display()))?;
+            // Logs would tear the bars apart: only warnings unless RUST_LOG says otherwise.
+            init_logging_at(cli.log_format.unwrap_or(LogFormat::Text), "warn");
+            drain(cfg, time_limit, json, live, interval)
+        }
         Command::Demo(opts) => {
             init_logging(cli.log_format.unwrap_or(LogFormat::Text));
             let rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
@@ -96,6 +137,37 @@ fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             Ok(std::process::ExitCode::SUCCESS)
         }
     }
+}
+
+fn drain(cfg: esmd::config::Config, time_limit: std::time::Duration, json: bool, live: LiveView, interval: std::time::Duration) -> anyhow::Result<std::process::ExitCode> {
+    use esmd::drain::view::{Bars, Lines, Silent, View};
+    use std::io::IsTerminal;
+    let mappings = cfg.mappings.iter().filter(|m| m.enabled).count();
+    let live = match live {
+        LiveView::Auto if std::io::stdout().is_terminal() => LiveView::Bars,
+        LiveView::Auto => LiveView::Lines,
+        other => other,
+    };
+    // Lines go to stderr so that stdout holds only the report (`--json` stays parseable).
+    let mut view: Box<dyn View> = match live {
+        LiveView::Bars => Box::new(Bars::new(mappings)),
+        LiveView::Lines => Box::new(Lines::new(interval, Box::new(std::io::stderr()))),
+        _ => Box::new(Silent),
+    };
+    let rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    let options = esmd::drain::DrainOptions { time_limit };
+    let report = rt.block_on(esmd::drain::drain(&cfg, options, view.as_mut(), esmd::app::shutdown_signal()))?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", report.table());
+    }
+    let code = match (report.interrupted, report.caught_up) {
+        (true, _) => 130,
+        (false, true) => 0,
+        (false, false) => 3,
+    };
+    Ok(std::process::ExitCode::from(code))
 }
 
 fn read_arg(arg: &str) -> anyhow::Result<String> {

@@ -39,6 +39,9 @@ pub struct ShardStatus {
     pub pending_records: u64,
     pub records_finished: u64,
     pub backlog: Option<u64>,
+    /// The last read found nothing new and nothing read is unfinished (`esmd drain` stops when
+    /// every shard is here).
+    pub caught_up: bool,
     pub last_error: Option<String>,
 }
 

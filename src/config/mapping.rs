@@ -66,6 +66,9 @@ pub struct MappingParams {
     pub max_payload_bytes: Option<i64>,
     /// esmd, queues: what happens to a message whose retries are used up. Default `release`.
     pub on_exhausted: Option<OnExhausted>,
+    /// esmd: at most this many invocations per second for the whole mapping (every shard,
+    /// lane and retry counted). Default: no limit.
+    pub max_invocations_per_second: Option<f64>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]

@@ -107,7 +107,19 @@ fn batching(issues: &mut Vec<Issue>, p: &MappingParams, profile: &SourceProfile)
     if let Some(bytes) = p.max_payload_bytes {
         range(issues, "max_payload_bytes", bytes.into(), 1, MAX_PAYLOAD_BYTES as i128);
     }
+    if let Some(rate) = p.max_invocations_per_second {
+        if !(rate.is_finite() && (MIN_INVOCATION_RATE..=MAX_INVOCATION_RATE).contains(&rate)) {
+            issues.push(Issue::new(
+                "max_invocations_per_second",
+                format!("max_invocations_per_second = {rate} is out of range ({MIN_INVOCATION_RATE}–{MAX_INVOCATION_RATE})"),
+            ));
+        }
+    }
 }
+
+/// One invocation every 1,000 s at the slowest; a million a second is no limit in practice.
+const MIN_INVOCATION_RATE: f64 = 0.001;
+const MAX_INVOCATION_RATE: f64 = 1_000_000.0;
 
 fn stream_rules(issues: &mut Vec<Issue>, p: &MappingParams, profile: &SourceProfile, now_ms: i64) {
     let t = profile.type_name;
@@ -382,6 +394,9 @@ mod tests {
             ("tumbling_window_in_seconds = 901", "tumbling_window_in_seconds = 901 is out of range (0–900)"),
             ("max_payload_bytes = 6291457", "max_payload_bytes = 6291457 is out of range (1–6291456)"),
             ("max_payload_bytes = 0", "max_payload_bytes = 0 is out of range (1–6291456)"),
+            ("max_invocations_per_second = 0", "max_invocations_per_second = 0 is out of range (0.001–1000000)"),
+            ("max_invocations_per_second = -5", "max_invocations_per_second = -5 is out of range (0.001–1000000)"),
+            ("max_invocations_per_second = inf", "mappings[0].max_invocations_per_second: inf is not a finite number"),
         ] {
             one(stream(line), expected);
         }
@@ -404,6 +419,9 @@ mod tests {
             "maximum_retry_attempts = 10000",
             "tumbling_window_in_seconds = 0",
             "max_payload_bytes = 6291456",
+            "max_invocations_per_second = 0.001",
+            "max_invocations_per_second = 2.5",
+            "max_invocations_per_second = 1000000",
             "function_response_types = [\"ReportBatchItemFailures\"]",
             "function_response_types = []",
             "bisect_batch_on_function_error = true",

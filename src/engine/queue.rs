@@ -11,7 +11,7 @@ use super::give_up::give_up;
 use super::settings::{QueueExhausted, QueueSettings};
 use crate::destination::record::{Condition, ResponseContext};
 use crate::invoke::response::{batch_verdict, BatchVerdict};
-use crate::status::ShardState;
+use crate::status::{ShardHandle, ShardState};
 use bytes::Bytes;
 use esmd_api::{QueueSource, Record, ShardId};
 use std::collections::HashSet;
@@ -61,7 +61,7 @@ impl QueueWorker {
                 p = slots.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
                 _ = ctx.shutdown.cancelled() => break,
             };
-            let batch = match self.gather(&mut carry, envelope).await {
+            let batch = match self.gather(&mut carry, envelope, &status).await {
                 Ok(Some(b)) => {
                     delays = backoff(&self.settings.backoff);
                     b
@@ -108,7 +108,7 @@ impl QueueWorker {
 
     /// Receives one batch: up to `batch_size` messages and the payload limit, waiting at most
     /// the batching window after the first. `Ok(None)` on shutdown.
-    async fn gather(&self, carry: &mut Vec<Record>, envelope: usize) -> Result<Option<Vec<Record>>, esmd_api::SourceError> {
+    async fn gather(&self, carry: &mut Vec<Record>, envelope: usize, status: &ShardHandle) -> Result<Option<Vec<Record>>, esmd_api::SourceError> {
         let limits = &self.settings.batch;
         let mut batch: Vec<Record> = Vec::new();
         let mut bytes = envelope;
@@ -161,6 +161,10 @@ impl QueueWorker {
             if !received.is_empty() {
                 self.ctx.metrics.polled(received.len() as u64);
             }
+            // A whole receive wait without a message while holding none: the queue is drained
+            // as far as this consumer can tell.
+            let caught_up = received.is_empty() && batch.is_empty() && carry.is_empty();
+            status.update(|s| s.caught_up = caught_up);
             carry.extend(received);
             if carry.is_empty() && !batch.is_empty() && limits.window.is_zero() {
                 return Ok(Some(batch));
@@ -171,6 +175,7 @@ impl QueueWorker {
     /// Invokes one batch and settles every message in it.
     async fn process(&self, queue: &ShardId, records: Vec<Record>) {
         let ctx = &self.ctx;
+        ctx.metrics.batch();
         let extender = self.source.visibility_timeout().map(|vt| {
             let (source, records) = (self.source.clone(), records.clone());
             // Keep the messages hidden while the function runs long, so a slow function does
@@ -280,8 +285,9 @@ impl QueueWorker {
             }
             QueueExhausted::DeadLetter => {
                 self.ctx.metrics.dropped(exhausted.len() as u64);
-                if let Err(e) = self.source.dead_letter(&exhausted).await {
-                    tracing::warn!(mapping = %self.ctx.name, error = %e, "dead-lettering failed; the broker will redeliver");
+                match self.source.dead_letter(&exhausted).await {
+                    Ok(()) => self.ctx.metrics.dead_lettered(exhausted.len() as u64),
+                    Err(e) => tracing::warn!(mapping = %self.ctx.name, error = %e, "dead-lettering failed; the broker will redeliver"),
                 }
             }
             QueueExhausted::Destination => {

@@ -42,6 +42,7 @@ pub async fn run_batch(
     let mut bisector =
         Bisector::new(records.len(), settings.maximum_retry_attempts, settings.bisect_batch_on_function_error);
     let mut report = BatchReport::default();
+    ctx.metrics.batch();
     let mut delays = backoff(&settings.backoff);
     let max_age_ms = settings.maximum_record_age.map(|d| d.as_millis() as i64);
 

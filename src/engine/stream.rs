@@ -274,6 +274,10 @@ impl ShardWorker {
                 s.backlog = batch.backlog;
                 s.millis_behind_latest = batch.behind_ms.or(s.millis_behind_latest);
                 s.pending_records = progress.lock().pending() as u64;
+                s.caught_up = count == 0
+                    && s.pending_records == 0
+                    && batch.behind_ms.is_none_or(|b| b == 0)
+                    && batch.backlog.is_none_or(|b| b == 0);
             });
             self.checkpoint(&mut *reader, &progress, &mut saved_position, status).await;
             if batch.end_of_shard {

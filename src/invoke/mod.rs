@@ -10,6 +10,7 @@ use std::time::Duration;
 
 pub mod http;
 pub mod lambda;
+pub mod paced;
 pub mod response;
 
 /// What came back from a function that ran.

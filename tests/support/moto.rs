@@ -390,18 +390,27 @@ fn crc32(data: &[u8]) -> u32 {
 /// dropped, even when an assertion fails first.
 pub struct EsmdProcess(pub Child);
 
+/// The `esmd` binary with dummy AWS credentials and none of the machine's AWS configuration
+/// (profiles, credential files, instance metadata). `dir` holds the (absent) AWS config and
+/// credential files the process is pointed at.
+pub fn esmd_command(dir: &std::path::Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_esmd"));
+    command
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_CONFIG_FILE", dir.join("no-aws-config"))
+        .env("AWS_SHARED_CREDENTIALS_FILE", dir.join("no-aws-credentials"))
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env_remove("AWS_PROFILE");
+    command
+}
+
 impl EsmdProcess {
     /// `dir` holds the (absent) AWS config and credential files the process is pointed at.
     pub fn run(config: &std::path::Path, dir: &std::path::Path) -> Self {
-        let child = Command::new(env!("CARGO_BIN_EXE_esmd"))
+        let child = esmd_command(dir)
             .args(["run", "-c"])
             .arg(config)
-            .env("AWS_ACCESS_KEY_ID", "testing")
-            .env("AWS_SECRET_ACCESS_KEY", "testing")
-            .env("AWS_CONFIG_FILE", dir.join("no-aws-config"))
-            .env("AWS_SHARED_CREDENTIALS_FILE", dir.join("no-aws-credentials"))
-            .env("AWS_EC2_METADATA_DISABLED", "true")
-            .env_remove("AWS_PROFILE")
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()

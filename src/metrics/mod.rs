@@ -36,10 +36,14 @@
 //! Call [`install_recorder`] before serving `/metrics`; it also registers the help text
 //! ([`describe`]).
 
+pub mod tally;
+
 use metrics::{describe_counter, describe_gauge, describe_histogram, Label, SharedString, Unit};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use std::collections::HashMap;
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use tally::{Tally, TallySnapshot};
 use std::time::Duration;
 
 pub const INVOCATIONS: &str = "esmd_invocations_total";
@@ -213,6 +217,7 @@ struct Inner {
     /// `mapping` and `source`; cloning a label clones two `Arc<str>`, no string copy.
     labels: [Label; 2],
     shards: Mutex<ShardGauges>,
+    tally: Tally,
 }
 
 /// Metric handles for one mapping (labels `mapping`, `source`).
@@ -245,6 +250,7 @@ impl MappingMetrics {
             inner: Arc::new(Inner {
                 labels: [Label::new("mapping", shared(mapping)), Label::new("source", shared(source))],
                 shards: Mutex::new(ShardGauges::default()),
+                tally: Tally::default(),
             }),
         }
     }
@@ -265,49 +271,63 @@ impl MappingMetrics {
     pub fn invocation(&self, duration: Duration) {
         self.count(INVOCATIONS, 1);
         metrics::histogram!(DURATION, self.labels()).record(duration.as_secs_f64());
+        self.inner.tally.invocations.fetch_add(1, Relaxed);
+        self.inner.tally.latency.record(duration);
     }
     pub fn function_error(&self) {
         self.count(ERRORS, 1);
+        self.inner.tally.function_errors.fetch_add(1, Relaxed);
     }
     pub fn throttle(&self) {
         self.count(THROTTLES, 1);
+        self.inner.tally.throttles.fetch_add(1, Relaxed);
     }
     pub fn invoke_unavailable(&self) {
         self.count(INVOKE_UNAVAILABLE, 1);
+        self.inner.tally.invoke_unavailable.fetch_add(1, Relaxed);
     }
     /// +1 when an invocation starts, -1 when it ends.
     pub fn concurrent_executions(&self, delta: i64) {
         metrics::gauge!(CONCURRENT_EXECUTIONS, self.labels()).increment(delta as f64);
+        self.inner.tally.concurrency(delta);
     }
     pub fn polled(&self, n: u64) {
         self.count(POLLED_EVENTS, n);
+        self.inner.tally.polled.fetch_add(n, Relaxed);
     }
     pub fn filtered_out(&self, n: u64) {
         self.count(FILTERED_OUT_EVENTS, n);
+        self.inner.tally.filtered_out.fetch_add(n, Relaxed);
     }
     pub fn invoked_events(&self, n: u64) {
         self.count(INVOKED_EVENTS, n);
+        self.inner.tally.invoked_events.fetch_add(n, Relaxed);
     }
     pub fn failed_invoke_events(&self, n: u64) {
         self.count(FAILED_INVOKE_EVENTS, n);
     }
     pub fn dropped(&self, n: u64) {
         self.count(DROPPED_EVENTS, n);
+        self.inner.tally.dropped.fetch_add(n, Relaxed);
     }
     pub fn destination_delivered(&self, n: u64) {
         self.count(DESTINATION_DELIVERED_EVENTS, n);
+        self.inner.tally.destination_records.fetch_add(n, Relaxed);
     }
     pub fn destination_delivery_failure(&self) {
         self.count(DESTINATION_DELIVERY_FAILURES, 1);
     }
     pub fn deleted(&self, n: u64) {
         self.count(DELETED_EVENTS, n);
+        self.inner.tally.finished.fetch_add(n, Relaxed);
     }
     pub fn committed(&self, n: u64) {
         self.count(COMMITTED_EVENTS, n);
+        self.inner.tally.finished.fetch_add(n, Relaxed);
     }
     pub fn bisected(&self) {
         self.count(BISECTIONS, 1);
+        self.inner.tally.bisections.fetch_add(1, Relaxed);
     }
     pub fn polling_error(&self) {
         self.count(POLLING_ERRORS, 1);
@@ -315,6 +335,19 @@ impl MappingMetrics {
     /// Kinesis/DynamoDB data expired before it was read: those records are lost to the mapping.
     pub fn trimmed_read(&self) {
         self.count(TRIMMED_READS, 1);
+    }
+    /// A batch was formed and handed to the invoke path (its retries and halves are not new
+    /// batches). Only the run's totals count batches; AWS has no such metric.
+    pub fn batch(&self) {
+        self.inner.tally.batches.fetch_add(1, Relaxed);
+    }
+    /// Queue messages handed to the dead-letter exchange: done with, though never deleted.
+    pub fn dead_lettered(&self, n: u64) {
+        self.inner.tally.finished.fetch_add(n, Relaxed);
+    }
+    /// This mapping's totals since it started (`esmd drain`).
+    pub fn tally(&self) -> TallySnapshot {
+        self.inner.tally.snapshot()
     }
     pub fn commit_error(&self) {
         self.count(COMMIT_ERRORS, 1);
@@ -324,6 +357,7 @@ impl MappingMetrics {
     pub fn iterator_age(&self, shard: &str, age_ms: u64) {
         // Set the gauge under the lock: two shards updating at once must not leave an older
         // max as the last value written.
+        self.inner.tally.peak_iterator_age_ms.fetch_max(age_ms, Relaxed);
         let mut shards = lock(&self.inner.shards);
         shards.iterator_age_ms.insert(shard.to_string(), age_ms);
         self.gauge(ITERATOR_AGE, max(&shards.iterator_age_ms) as f64);
