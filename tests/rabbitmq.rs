@@ -46,9 +46,12 @@ fn start(source: Arc<RabbitMqSource>, url: &str, settings: QueueSettings, dir: &
     Mapping { registry, stop, handle, destination }
 }
 
+/// (messageId, redelivered) of every message every invocation got, in order.
+type Seen = Arc<Mutex<Vec<(String, bool)>>>;
+
 /// Collects (messageId, redelivered) of every message every invocation got, in order.
-fn recording(reply: impl Fn(&[(String, String, bool)]) -> Reply + Send + Sync + 'static) -> (Arc<Mutex<Vec<(String, bool)>>>, impl Fn(&Value) -> Reply + Send + Sync + 'static) {
-    let seen: Arc<Mutex<Vec<(String, bool)>>> = Arc::default();
+fn recording(reply: impl Fn(&[(String, String, bool)]) -> Reply + Send + Sync + 'static) -> (Seen, impl Fn(&Value) -> Reply + Send + Sync + 'static) {
+    let seen: Seen = Arc::default();
     let s = seen.clone();
     let handler = move |event: &Value| {
         let messages = rmq_messages(event);
@@ -283,7 +286,9 @@ async fn ordered_mode_keeps_publish_order_across_a_failure() {
     broker.declare(&q, QueueArgs { single_active_consumer: true, ..Default::default() }).await;
     broker.publish_numbered(&q, 300).await;
 
-    let invocations: Arc<Mutex<Vec<(Vec<usize>, bool)>>> = Arc::default();
+    // (message numbers, redelivered) per invocation.
+    type Invocations = Arc<Mutex<Vec<(Vec<usize>, bool)>>>;
+    let invocations: Invocations = Arc::default();
     let inv = invocations.clone();
     let failures = Arc::new(Mutex::new(0));
     let f = FunctionServer::start(move |event| {

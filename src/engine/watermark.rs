@@ -156,7 +156,7 @@ mod tests {
         fn never_passes_unfinished(order in Just((0u64..200).collect::<Vec<_>>()).prop_shuffle()) {
             let mut w = Watermark::new(None, None);
             for i in 0..200 { w.register(p(i)); }
-            let mut done = vec![false; 200];
+            let mut done = [false; 200];
             for seq in order {
                 w.finish(seq);
                 done[seq as usize] = true;
