@@ -287,7 +287,7 @@ mod tests {
             .with_user_id("AIDACKCEVSQ6C2EXAMPLE".into());
         let body = br#"{"timeout":0,"data":"CZrmf0Gw8Ov4bqLQxD4E"}"#;
         let r = enc.record(&RawDelivery { properties: &props, body, redelivered: false }, Position::new("1:1"), 0, 5);
-        let event: Value = serde_json::from_slice(&enc.encode_event(&ShardId::new("pizzaQueue::/"), &[r.clone()], None)).unwrap();
+        let event: Value = serde_json::from_slice(&enc.encode_event(&ShardId::new("pizzaQueue::/"), std::slice::from_ref(&r), None)).unwrap();
         let expected = json!({
           "eventSource": "aws:rmq",
           "eventSourceArn": "arn:aws:mq:us-west-2:111122223333:broker:pizzaBroker:b-9bcfa592-423a-4942-879d-eb284b418fc8",

@@ -11,8 +11,8 @@ use std::time::Instant;
 fn record(i: usize) -> String {
     let mut r = format!(
         r#"{{"id":{i},"status":"{}","customer":{{"tier":"{}","region":"eu-west-{}"}},"amount":{},"ip":"10.0.{}.{}","tags":["a","b","{}"],"note":""#,
-        if i % 3 == 0 { "paid" } else { "open" },
-        if i % 5 == 0 { "gold" } else { "basic" },
+        if i.is_multiple_of(3) { "paid" } else { "open" },
+        if i.is_multiple_of(5) { "gold" } else { "basic" },
         i % 3,
         i % 1000,
         i % 256,
