@@ -8,5 +8,6 @@ pub mod destination;
 pub mod engine;
 pub mod invoke;
 pub mod metrics;
+pub mod seed;
 pub mod status;
 pub mod supervisor;
