@@ -137,28 +137,24 @@ async fn connect(cfg: &Config, m: &MappingConfig, keys: u64) -> Result<Box<dyn S
     #[cfg_attr(not(any(feature = "kafka", feature = "sqs", feature = "kinesis", feature = "dynamodb-streams")), allow(unused_variables))]
     let setup = |e: TargetError| SeedError::Setup { mapping: m.name.clone(), message: e.0 };
     let unsupported = |message: &str| SeedError::Unsupported { mapping: m.name.clone(), message: message.into() };
-    Ok(match &m.source {
-        SourceConfig::Memory(_) => {
-            return Err(unsupported(
-                "a memory source lives inside the esmd process that reads it, so nothing outside can fill it: give it a backlog in the config instead, `seed = { records = N, record_bytes = B, keys = K, poison_every = P }` on the source",
-            ))
-        }
-        SourceConfig::MemoryQueue(_) => {
-            return Err(unsupported(
-                "a memory_queue source lives inside the esmd process that reads it, so nothing outside can fill it: for a synthetic backlog use a `type = \"memory\"` source with its `seed = { records = N, ... }`",
-            ))
-        }
+    match &m.source {
+        SourceConfig::Memory(_) => Err(unsupported(
+            "a memory source lives inside the esmd process that reads it, so nothing outside can fill it: give it a backlog in the config instead, `seed = { records = N, record_bytes = B, keys = K, poison_every = P }` on the source",
+        )),
+        SourceConfig::MemoryQueue(_) => Err(unsupported(
+            "a memory_queue source lives inside the esmd process that reads it, so nothing outside can fill it: for a synthetic backlog use a `type = \"memory\"` source with its `seed = { records = N, ... }`",
+        )),
         #[cfg(feature = "kafka")]
-        SourceConfig::Kafka(k) => Box::new(kafka::KafkaSeeder::new(k).map_err(setup)?),
+        SourceConfig::Kafka(k) => Ok(Box::new(kafka::KafkaSeeder::new(k).map_err(setup)?)),
         #[cfg(feature = "rabbitmq")]
-        SourceConfig::RabbitMq(r) => Box::new(rabbitmq::RabbitMqSeeder::new(r, &m.name)),
+        SourceConfig::RabbitMq(r) => Ok(Box::new(rabbitmq::RabbitMqSeeder::new(r, &m.name))),
         #[cfg(feature = "sqs")]
-        SourceConfig::Sqs(q) => Box::new(sqs::SqsSeeder::connect(q).await.map_err(setup)?),
+        SourceConfig::Sqs(q) => Ok(Box::new(sqs::SqsSeeder::connect(q).await.map_err(setup)?)),
         #[cfg(feature = "kinesis")]
-        SourceConfig::Kinesis(k) => Box::new(kinesis::KinesisSeeder::connect(k, &cfg.aws.region).await.map_err(setup)?),
+        SourceConfig::Kinesis(k) => Ok(Box::new(kinesis::KinesisSeeder::connect(k, &cfg.aws.region).await.map_err(setup)?)),
         #[cfg(feature = "dynamodb-streams")]
-        SourceConfig::DynamoDbStreams(d) => Box::new(dynamodb::DynamoDbSeeder::connect(d, keys).await.map_err(setup)?),
-    })
+        SourceConfig::DynamoDbStreams(d) => Ok(Box::new(dynamodb::DynamoDbSeeder::connect(d, keys).await.map_err(setup)?)),
+    }
 }
 
 /// Progress goes to the log this often on long runs.
@@ -205,6 +201,7 @@ pub async fn fill(seeder: &mut dyn Seeder, generator: &Generator, rate: Option<f
 
 /// Delays between retries of transient failures (throttling, a broker restarting): about
 /// 100 ms doubling to 5 s, with jitter, nine tries in all (about 25 s of waiting).
+#[cfg(any(feature = "rabbitmq", feature = "sqs", feature = "kinesis", feature = "dynamodb-streams"))]
 pub(crate) fn retry_delays() -> impl Iterator<Item = Duration> {
     use backon::{BackoffBuilder, ExponentialBuilder};
     ExponentialBuilder::default().with_min_delay(Duration::from_millis(100)).with_max_delay(Duration::from_secs(5)).with_max_times(8).with_jitter().build()
