@@ -9,5 +9,6 @@ pub mod destination;
 pub mod engine;
 pub mod invoke;
 pub mod metrics;
+pub mod seed;
 pub mod status;
 pub mod supervisor;

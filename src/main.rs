@@ -65,6 +65,9 @@ enum Command {
     /// A self-contained demonstration: an in-memory stream with poison records, a local HTTP
     /// function, bisection and a file destination. Needs no servers.
     Demo(esmd::demo::DemoOptions),
+    /// Fill the source of a mapping with a synthetic backlog (load tests: seed, then drain with
+    /// `run`) and print what was written.
+    Seed(SeedArgs),
     /// Try a filter pattern against an event (like AWS's test-event-pattern). The last line of
     /// output is `match`, `nomatch` or `invalid`.
     FilterTest {
@@ -78,6 +81,38 @@ enum Command {
         #[arg(long)]
         file: Option<PathBuf>,
     },
+}
+
+#[derive(clap::Args)]
+struct SeedArgs {
+    /// The config file `run` drains with: its mapping's source is the target, with the same
+    /// credentials, endpoint and TLS.
+    #[arg(short, long)]
+    config: PathBuf,
+    /// The mapping whose source to fill (needed when the file has several).
+    #[arg(long)]
+    mapping: Option<String>,
+    /// How many records to write.
+    #[arg(long)]
+    count: u64,
+    /// Size of each payload, a JSON object padded to exactly this many bytes:
+    /// {"n":123,"key":"key-7","poison":false,"pad":"xxx…"}.
+    #[arg(long, default_value_t = 1024)]
+    record_bytes: usize,
+    /// Key cardinality: record n has key `key-{n % K}` (partition key, Kafka key, FIFO
+    /// message group, DynamoDB hash key).
+    #[arg(long, default_value_t = 1000)]
+    keys: u64,
+    /// This fraction (0.0–1.0) of the records, spread evenly, carry "poison":true, for a test
+    /// function to fail on.
+    #[arg(long, default_value_t = 0.0)]
+    poison_fraction: f64,
+    /// Records per second (default: as fast as the target takes them).
+    #[arg(long)]
+    rate: Option<f64>,
+    /// Print the summary as JSON.
+    #[arg(long)]
+    json: bool,
 }
 
 fn init_logging(format: LogFormat) {
@@ -128,6 +163,25 @@ fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             // Logs would tear the bars apart: only warnings unless RUST_LOG says otherwise.
             init_logging_at(cli.log_format.unwrap_or(LogFormat::Text), "warn");
             drain(cfg, time_limit, json, live, interval)
+        }
+        Command::Seed(args) => {
+            let cfg = esmd::config::Config::load(&args.config).map_err(|e| anyhow::anyhow!("{}:\n{e}", args.config.display()))?;
+            init_logging(cli.log_format.unwrap_or(if cfg.log.format == esmd::config::LogFormat::Json { LogFormat::Json } else { LogFormat::Text }));
+            let opts = esmd::seed::SeedOptions {
+                count: args.count,
+                record_bytes: args.record_bytes,
+                keys: args.keys,
+                poison_fraction: args.poison_fraction,
+                rate: args.rate,
+            };
+            let rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+            let summary = rt.block_on(esmd::seed::seed(&cfg, args.mapping.as_deref(), &opts))?;
+            if args.json {
+                println!("{}", serde_json::to_string(&summary).context("encoding the summary")?);
+            } else {
+                print!("{summary}");
+            }
+            Ok(std::process::ExitCode::SUCCESS)
         }
         Command::Demo(opts) => {
             init_logging(cli.log_format.unwrap_or(LogFormat::Text));

@@ -121,3 +121,90 @@ starting_position = "TRIM_HORIZON"
     assert!(status.success(), "exit status {status:?}");
     assert!(Path::new(&state).join("checkpoints.redb").exists());
 }
+
+/// `esmd seed -c FILE ...`: writes the config and runs the command with dummy AWS credentials
+/// and none of the machine's AWS configuration.
+fn seed_command(dir: &Path, toml: &str, args: &[&str]) -> std::process::Output {
+    let config = dir.join("seed.toml");
+    std::fs::write(&config, toml).unwrap();
+    esmd()
+        .args(["seed", "-c"])
+        .arg(&config)
+        .args(args)
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_CONFIG_FILE", dir.join("no-aws-config"))
+        .env("AWS_SHARED_CREDENTIALS_FILE", dir.join("no-aws-credentials"))
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env_remove("AWS_PROFILE")
+        .env_remove("AWS_REGION")
+        .env_remove("AWS_DEFAULT_REGION")
+        .output()
+        .unwrap()
+}
+
+const MEMORY_MAPPING: &str = r#"
+[[mappings]]
+name = "NAME"
+source = { type = "memory", stream_name = "s" }
+function = { type = "http", url = "http://127.0.0.1:9/" }
+starting_position = "TRIM_HORIZON"
+"#;
+
+#[test]
+fn seed_refuses_memory_sources_pointing_to_their_seed_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = seed_command(dir.path(), &MEMORY_MAPPING.replace("NAME", "mem"), &["--count", "10"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("mapping \"mem\"") && stderr.contains("inside the esmd process") && stderr.contains("seed = {"), "{stderr}");
+}
+
+#[test]
+fn seed_needs_mapping_when_the_file_has_several() {
+    let dir = tempfile::tempdir().unwrap();
+    let toml = format!("{}{}", MEMORY_MAPPING.replace("NAME", "orders"), MEMORY_MAPPING.replace("NAME", "payments"));
+    let out = seed_command(dir.path(), &toml, &["--count", "10"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("--mapping") && stderr.contains("orders, payments"), "{stderr}");
+    let out = seed_command(dir.path(), &toml, &["--count", "10", "--mapping", "refunds"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && stderr.contains("\"refunds\"") && stderr.contains("orders, payments"), "{stderr}");
+    // Options are checked before anything is built.
+    let out = seed_command(dir.path(), &toml, &["--count", "10", "--mapping", "orders", "--poison-fraction", "2"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--poison-fraction 2 is outside 0.0–1.0"));
+}
+
+/// One real run through the binary: SQS on moto, the endpoint from the config file, the
+/// summary printed as text and as JSON, and the messages in the queue.
+#[cfg(feature = "sqs")]
+#[tokio::test]
+async fn seed_fills_an_sqs_queue_and_prints_the_summary() {
+    let moto = support::moto::MotoServer::start().await;
+    let url = moto.create_queue("cli-seed", &[]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let toml = format!(
+        "[[mappings]]\nname = \"drain\"\nsource = {{ type = \"sqs\", queue_url = \"{url}\", endpoint_url = \"{}\" }}\nfunction = {{ type = \"http\", url = \"http://127.0.0.1:9/\" }}\n",
+        moto.endpoint()
+    );
+    let args = ["--count", "40", "--record-bytes", "200", "--keys", "4", "--poison-fraction", "0.25"];
+    let out = seed_command(dir.path(), &toml, &args);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    for line in ["mapping: drain", "source: sqs", &format!("target: {url}"), "records: 40", "bytes: 8000", "poison: 10", "keys: 4"] {
+        assert!(stdout.lines().any(|l| l == line), "no line {line:?} in:\n{stdout}");
+    }
+    assert!(stdout.contains("elapsed_seconds: ") && stdout.contains("records_per_second: "), "{stdout}");
+
+    let out = seed_command(dir.path(), &toml, &[&args[..], &["--json", "--rate", "200"]].concat());
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!((summary["records"].as_u64(), summary["poison"].as_u64(), summary["source"].as_str()), (Some(40), Some(10), Some("sqs")));
+    // 40 records at 200/s: the last chunk (of 20) leaves at 0.1 s.
+    assert!(summary["elapsed_seconds"].as_f64().unwrap() >= 0.1, "{summary}");
+
+    let bodies = moto.drain_bodies(&url).await;
+    assert_eq!(bodies.len(), 80);
+    assert!(bodies.iter().all(|b| b.len() == 200));
+}

@@ -17,11 +17,43 @@ impl DynamoDb {
 
     /// One DynamoDB API call (`action`: CreateTable, PutItem, ...); panics unless it succeeds.
     pub async fn call(&self, action: &str, body: Value) -> Value {
+        self.call_api("DynamoDB_20120810", action, body).await
+    }
+
+    /// One DynamoDB Streams API call (DescribeStream, GetShardIterator, GetRecords): the same
+    /// endpoint, told apart by the target prefix.
+    pub async fn stream_call(&self, action: &str, body: Value) -> Value {
+        self.call_api("DynamoDBStreams_20120810", action, body).await
+    }
+
+    /// Every record of a stream, shard by shard, from TRIM_HORIZON to the end of what is there.
+    pub async fn stream_records(&self, stream_arn: &str) -> Vec<Value> {
+        let described = self.stream_call("DescribeStream", json!({"StreamArn": stream_arn})).await;
+        let mut records = Vec::new();
+        for shard in described["StreamDescription"]["Shards"].as_array().into_iter().flatten() {
+            let it = self
+                .stream_call("GetShardIterator", json!({"StreamArn": stream_arn, "ShardId": shard["ShardId"], "ShardIteratorType": "TRIM_HORIZON"}))
+                .await;
+            let mut iterator = it["ShardIterator"].clone();
+            while iterator.is_string() {
+                let page = self.stream_call("GetRecords", json!({"ShardIterator": iterator, "Limit": 1000})).await;
+                let got = page["Records"].as_array().cloned().unwrap_or_default();
+                if got.is_empty() {
+                    break;
+                }
+                records.extend(got);
+                iterator = page["NextShardIterator"].clone();
+            }
+        }
+        records
+    }
+
+    async fn call_api(&self, prefix: &str, action: &str, body: Value) -> Value {
         let response = self
             .http
             .post(&self.endpoint)
             .header("content-type", "application/x-amz-json-1.0")
-            .header("x-amz-target", format!("DynamoDB_20120810.{action}"))
+            .header("x-amz-target", format!("{prefix}.{action}"))
             .header("x-amz-date", "20250101T000000Z")
             .header("authorization", "AWS4-HMAC-SHA256 Credential=testing/20250101/us-east-1/dynamodb/aws4_request, SignedHeaders=host, Signature=0")
             .body(body.to_string())

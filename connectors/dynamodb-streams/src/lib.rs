@@ -11,6 +11,7 @@ mod config;
 mod encode;
 
 pub use api::DynamoDbStreamsApi;
+pub use aws_sdk_dynamodb;
 pub use config::{ConfigIssue, DynamoDbStreamsSourceConfig, StreamArn};
 pub use encode::{attribute, image, DynamoDbEncoding};
 pub use esmd_aws_stream::ReaderOptions;
@@ -55,6 +56,16 @@ impl DynamoDbStreamsOptions {
             discovery_interval: DISCOVERY_INTERVAL,
         }
     }
+}
+
+/// A DynamoDB client for the table the stream belongs to (same region, endpoint and
+/// credentials as the source) and the table's name, from the stream ARN: `esmd seed` writes
+/// items with it so the stream fills.
+pub async fn table_client(c: &DynamoDbStreamsSourceConfig) -> Result<(aws_sdk_dynamodb::Client, String), DynamoDbStreamsError> {
+    let arn = StreamArn::parse(&c.stream_arn).map_err(|e| DynamoDbStreamsError::Config(format!("stream_arn: {e}")))?;
+    let region = c.region.clone().unwrap_or(arn.region);
+    let settings = ClientSettings { region: Some(region), endpoint_url: c.endpoint_url.clone(), sdk: None };
+    Ok((aws_sdk_dynamodb::Client::new(&settings.load().await), arn.table))
 }
 
 /// Builds the source; connects on first use.

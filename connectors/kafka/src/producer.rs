@@ -5,6 +5,7 @@ use crate::config::KafkaSourceConfig;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
 use rdkafka::ClientConfig;
+use std::future::Future;
 use tokio::time::{Duration, Instant};
 
 #[derive(Debug, thiserror::Error)]
@@ -95,6 +96,25 @@ impl FailureProducer {
             record = record.partition(p);
         }
         self.submit(topic, record, None).await.map(drop)
+    }
+
+    /// Queues a keyed message and returns its acknowledgement to await later (`esmd seed`):
+    /// the caller keeps many in flight and still learns of every message the broker refused,
+    /// which [`FailureProducer::enqueue`] + [`FailureProducer::flush`] would not tell.
+    pub async fn enqueue_acked(&self, topic: &str, key: Option<&[u8]>, value: &[u8]) -> Result<impl Future<Output = Result<(), ProducerError>> + Send + 'static, ProducerError> {
+        let mut record: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(topic).payload(value);
+        if let Some(k) = key {
+            record = record.key(k);
+        }
+        let delivery = self.submit(topic, record, None).await?;
+        let topic = topic.to_string();
+        Ok(async move {
+            match delivery.await {
+                Ok(Ok(_)) => Ok(()),
+                Ok(Err((e, _))) => Err(ProducerError(format!("{topic}: {e}"))),
+                Err(_) => Err(ProducerError(format!("{topic}: producer closed"))),
+            }
+        })
     }
 
     /// Waits until every queued message is acknowledged.

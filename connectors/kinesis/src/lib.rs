@@ -10,6 +10,7 @@ mod api;
 mod config;
 
 pub use api::KinesisApi;
+pub use aws_sdk_kinesis;
 pub use config::{valid_stream_name, ConfigIssue, KinesisSourceConfig, StreamArn};
 pub use esmd_aws_stream::{sequence_cmp, ReaderOptions};
 
@@ -58,12 +59,27 @@ impl KinesisOptions {
     }
 }
 
+/// The stream's name and region: the config's region, else the ARN's, else `default_region`
+/// (`[aws] region`).
+fn name_and_region(c: &KinesisSourceConfig, default_region: &str) -> Result<(Option<StreamArn>, String, String), KinesisError> {
+    let arn = c.stream_arn.as_deref().map(StreamArn::parse).transpose().map_err(|e| KinesisError::Config(format!("stream_arn: {e}")))?;
+    let name = c.name().ok_or_else(|| KinesisError::Config("stream_arn or stream_name is required".into()))?;
+    let region = c.region.clone().or_else(|| arn.as_ref().map(|a| a.region.clone())).unwrap_or_else(|| default_region.to_string());
+    Ok((arn, name, region))
+}
+
+/// A client for the source's stream (region, endpoint and credentials as the source uses
+/// them) and the stream's name: `esmd seed` writes with it.
+pub async fn producer_client(c: &KinesisSourceConfig, default_region: &str) -> Result<(aws_sdk_kinesis::Client, String), KinesisError> {
+    let (_, name, region) = name_and_region(c, default_region)?;
+    let settings = ClientSettings { region: Some(region), endpoint_url: c.endpoint_url.clone(), sdk: None };
+    Ok((aws_sdk_kinesis::Client::new(&settings.load().await), name))
+}
+
 /// Builds the source; connects on first use.
 pub fn kinesis_source(options: KinesisOptions) -> Result<KinesisSource, KinesisError> {
     let c = &options.config;
-    let arn = c.stream_arn.as_deref().map(StreamArn::parse).transpose().map_err(|e| KinesisError::Config(format!("stream_arn: {e}")))?;
-    let name = c.name().ok_or_else(|| KinesisError::Config("stream_arn or stream_name is required".into()))?;
-    let region = c.region.clone().or_else(|| arn.as_ref().map(|a| a.region.clone())).unwrap_or_else(|| options.region.clone());
+    let (arn, name, region) = name_and_region(c, &options.region)?;
     let account = arn.as_ref().map_or_else(|| options.account.clone(), |a| a.account.clone());
     let stream_arn = c.stream_arn.clone().unwrap_or_else(|| format!("arn:aws:kinesis:{region}:{account}:stream/{name}"));
     let encoding = Arc::new(KinesisEncoding::for_stream(&region, &stream_arn, &format!("arn:aws:iam::{account}:role/esmd")));

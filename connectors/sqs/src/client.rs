@@ -3,6 +3,7 @@
 use aws_sdk_sqs::config::timeout::TimeoutConfig;
 use aws_sdk_sqs::config::{BehaviorVersion, Region};
 use aws_sdk_sqs::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use crate::config::{QueueUrl, SqsSourceConfig};
 use esmd_api::{ErrorKind, SourceError};
 use std::time::Duration;
 
@@ -20,6 +21,17 @@ pub enum SqsSetupError {
     NoRegion,
     #[error("source.queue_url = {url:?}: {message}")]
     Queue { url: String, message: String },
+}
+
+/// A client for the queue of `config`, with credentials from the SDK's default chain and the
+/// same region and endpoint rules as the source (`esmd seed` sends with it).
+pub async fn client_for(config: &SqsSourceConfig) -> Result<aws_sdk_sqs::Client, SqsSetupError> {
+    let url = QueueUrl::parse(&config.queue_url).map_err(SqsSetupError::QueueUrl)?;
+    let mut loader = aws_config::defaults(BehaviorVersion::latest());
+    if let Some(region) = &config.region {
+        loader = loader.region(Region::new(region.clone()));
+    }
+    build(&loader.load().await, config.region.as_deref(), url.region.as_deref(), config.endpoint_url.as_deref())
 }
 
 /// Builds the client on `sdk` (credentials, retry policy), with the region and endpoint the

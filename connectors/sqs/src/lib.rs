@@ -17,7 +17,7 @@ mod message;
 mod scale;
 mod source;
 
-pub use client::{classify, SqsSetupError};
+pub use client::{classify, client_for, SqsSetupError};
 pub use config::{ConfigIssue, QueueUrl, SqsSourceConfig};
 pub use message::record_from_message;
 pub use scale::Pollers;
