@@ -14,6 +14,11 @@ The fixes change no answer moto gives:
 - "now" as epoch seconds comes from time.time() instead of utcnow() - epoch, the same number;
 - a message "had" a receipt handle when it is its current or an old one, without a new list.
 
+One fix is for correctness: Queue.delete_message rebuilds the message list without a lock, so two
+DeleteMessageBatch requests on the threaded server lose each other's deletions (each reports
+success; the lost messages stay in flight and come back after the visibility timeout), and an
+append during a rebuild is lost. The rebuild now holds the lock moto takes for appends.
+
 Usage: <venv>/bin/python tests/support/moto_server.py -H 127.0.0.1 -p PORT (moto_server's flags).
 """
 
@@ -77,6 +82,16 @@ def _had_receipt_handle(message, receipt_handle):
 
 
 sqs.Message.had_receipt_handle = _had_receipt_handle
+
+_delete_message = sqs.Queue.delete_message
+
+
+def _delete_message_locked(self, receipt_handle):
+    with self._messages_lock:
+        return _delete_message(self, receipt_handle)
+
+
+sqs.Queue.delete_message = _delete_message_locked
 
 from moto.server import main  # noqa: E402
 
