@@ -41,6 +41,10 @@ fn only() -> Vec<String> {
 }
 
 fn main() {
+    // RUST_LOG=warn shows what esmd logs (e.g. refused deletes) on stderr.
+    if std::env::var("RUST_LOG").is_ok() {
+        tracing_subscriber::fmt().with_writer(std::io::stderr).with_env_filter(tracing_subscriber::EnvFilter::from_default_env()).init();
+    }
     let args = Args::parse();
     let only = only();
     let full = args.measuring();

@@ -127,7 +127,21 @@ async fn esmd(moto: &MotoServer, queue_url: &str, n: usize, batch_size: usize, c
         ..Default::default()
     };
     let handle = tokio::spawn(QueueMapping { ctx: Arc::new(ctx), settings: Arc::new(settings), source }.run());
-    while function.count() < n || moto.queue_counts(queue_url).await != (0, 0) {
+    function.wait_count(n, Duration::from_secs(3600)).await;
+    // Every message reached the function; the clock stops when the queue is empty (the deletes).
+    let all_seen = function.since_first();
+    let mut said = false;
+    loop {
+        let counts = moto.queue_counts(queue_url).await;
+        if counts == (0, 0) {
+            break;
+        }
+        // A queue that stays non-empty long after the function saw everything is worth a word.
+        if !said && function.since_first() > all_seen + Duration::from_secs(10) {
+            said = true;
+            let status = serde_json::to_string(&registry.snapshot()).unwrap_or_default();
+            eprintln!("  (the function saw all {n} ({} received) after {:.1} s; 10 s later the queue still holds {counts:?} (visible, in flight); status: {status})", function.count(), all_seen.as_secs_f64());
+        }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let elapsed = function.since_first();
