@@ -165,6 +165,7 @@ impl ShardWorker {
         // checkpoint writes between them.
         let read_max = (self.settings.batch.batch_size * n).clamp(100, 10_000);
         let mut delays = backoff(&self.settings.backoff);
+        let mut reported_idle = false;
         'poll: while !ctx.shutdown.is_cancelled() {
             let read_started_ms = esmd_api::time::now_ms();
             let read = tokio::select! {
@@ -221,6 +222,9 @@ impl ShardWorker {
                 }
             };
             let count = batch.records.len();
+            if count > 0 {
+                reported_idle = false;
+            }
             if count > 0 {
                 ctx.metrics.polled(count as u64);
             }
@@ -285,9 +289,11 @@ impl ShardWorker {
                 break;
             }
             if count == 0 {
-                if progress.lock().pending() == 0 {
+                // Idle shards read empty over and over: report the zero age once, not per read.
+                if progress.lock().pending() == 0 && !reported_idle {
                     ctx.metrics.iterator_age(shard.as_str(), 0);
                     status.update(|s| s.iterator_age_ms = 0);
+                    reported_idle = true;
                 }
                 let idle = self.source.idle_poll_interval();
                 if !idle.is_zero() {

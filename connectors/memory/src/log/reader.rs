@@ -7,10 +7,12 @@ use esmd_api::{ReadBatch, ShardReader, SourceError};
 use std::sync::Arc;
 use std::time::Duration;
 
-/// How long a caught-up read waits for an append before returning empty. Short enough to
-/// notice shutdown and closing promptly, long enough that an idle shard costs nothing and a
-/// new record is delivered within microseconds of its append.
-pub const LONG_POLL: Duration = Duration::from_millis(50);
+/// How long a caught-up read waits for an append before returning empty. An append (or the
+/// shard closing) wakes it at once, so this only bounds how often an idle shard's worker wakes
+/// up: at 50 ms, 100 idle mappings cost a quarter of a core in wake-ups alone. The worker
+/// writes checkpoints between reads, so an idle shard's last checkpoint can trail its last
+/// finished batch by up to this long; shutdown does not wait for it.
+pub const LONG_POLL: Duration = Duration::from_millis(500);
 
 pub(crate) struct MemoryShardReader {
     shard: Arc<Shard>,
