@@ -1,5 +1,5 @@
 //! `esmd seed`: fills the source of a mapping with a synthetic backlog (load tests: fill, then
-//! drain with `esmd run`) and reports what it wrote.
+//! drain with `esmd drain`) and reports what it wrote.
 //!
 //! The target comes from the same config file the backlog is drained with, so credentials,
 //! endpoints and TLS are the ones the mapping uses. Records come from [`Generator`]
