@@ -21,6 +21,15 @@ async fn drain(dir: &Path, config: &str, args: &[&str]) -> Output {
     tokio::task::spawn_blocking(move || esmd_command(&dir).arg("drain").arg("-c").arg(&path).args(&args).output().unwrap()).await.unwrap()
 }
 
+/// A config with one mapping: its parameters and source as TOML lines, an HTTP function, and
+/// checkpoints (and any file destination) under `state`.
+fn config(state: &Path, mapping: &str, source: &str, function_url: &str) -> String {
+    format!(
+        "[checkpoint]\ntype = \"embedded\"\npath = \"{}\"\n\n[[mappings]]\n{mapping}\n[mappings.source]\n{source}\n[mappings.function]\ntype = \"http\"\nurl = \"{function_url}\"\n",
+        state.display()
+    )
+}
+
 fn report(out: &Output) -> Value {
     serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
         panic!("not a JSON report ({e}):\n{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
@@ -51,31 +60,14 @@ async fn drain_reports_a_stream_backlog_with_poison_records() {
     })
     .await;
     let dir = tempfile::tempdir().unwrap();
-    let config = format!(
-        r#"
-[checkpoint]
-type = "embedded"
-path = "{state}"
-
-[[mappings]]
-name = "orders"
-starting_position = "TRIM_HORIZON"
-batch_size = 50
-parallelization_factor = 2
-maximum_retry_attempts = 0
-bisect_batch_on_function_error = true
-destination_config = {{ on_failure = {{ destination = "file:{state}/failures.jsonl" }} }}
-[mappings.source]
-type = "memory"
-stream_name = "orders"
-shards = 2
-seed = {{ records = 2000, record_bytes = 100, keys = 40, poison_every = 500 }}
-[mappings.function]
-type = "http"
-url = "{url}"
-"#,
-        state = dir.path().display(),
-        url = f.url()
+    let state = dir.path().display();
+    let config = config(
+        dir.path(),
+        &format!(
+            "name = \"orders\"\nstarting_position = \"TRIM_HORIZON\"\nbatch_size = 50\nparallelization_factor = 2\nmaximum_retry_attempts = 0\nbisect_batch_on_function_error = true\ndestination_config = {{ on_failure = {{ destination = \"file:{state}/failures.jsonl\" }} }}"
+        ),
+        "type = \"memory\"\nstream_name = \"orders\"\nshards = 2\nseed = { records = 2000, record_bytes = 100, keys = 40, poison_every = 500 }",
+        &f.url(),
     );
     let out = drain(dir.path(), &config, &["--json", "--live", "off", "--time-limit", "120s"]).await;
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
@@ -110,28 +102,11 @@ url = "{url}"
 async fn max_invocations_per_second_paces_the_mapping() {
     let f = FunctionServer::ok().await;
     let dir = tempfile::tempdir().unwrap();
-    let config = format!(
-        r#"
-[checkpoint]
-type = "embedded"
-path = "{state}"
-
-[[mappings]]
-name = "paced"
-starting_position = "TRIM_HORIZON"
-batch_size = 2
-max_invocations_per_second = 10
-[mappings.source]
-type = "memory"
-stream_name = "paced"
-shards = 2
-seed = {{ records = 40, record_bytes = 10, keys = 2 }}
-[mappings.function]
-type = "http"
-url = "{url}"
-"#,
-        state = dir.path().display(),
-        url = f.url()
+    let config = config(
+        dir.path(),
+        "name = \"paced\"\nstarting_position = \"TRIM_HORIZON\"\nbatch_size = 2\nmax_invocations_per_second = 10",
+        "type = \"memory\"\nstream_name = \"paced\"\nshards = 2\nseed = { records = 40, record_bytes = 10, keys = 2 }",
+        &f.url(),
     );
     let out = drain(dir.path(), &config, &["--json", "--live", "off"]).await;
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
@@ -150,26 +125,11 @@ url = "{url}"
 async fn the_time_limit_ends_a_drain_that_cannot_catch_up() {
     let f = FunctionServer::start(|_| Reply::error("always")).await;
     let dir = tempfile::tempdir().unwrap();
-    let config = format!(
-        r#"
-[checkpoint]
-type = "embedded"
-path = "{state}"
-
-[[mappings]]
-name = "stuck"
-starting_position = "TRIM_HORIZON"
-[mappings.source]
-type = "memory"
-stream_name = "stuck"
-shards = 1
-seed = {{ records = 10 }}
-[mappings.function]
-type = "http"
-url = "{url}"
-"#,
-        state = dir.path().display(),
-        url = f.url()
+    let config = config(
+        dir.path(),
+        "name = \"stuck\"\nstarting_position = \"TRIM_HORIZON\"",
+        "type = \"memory\"\nstream_name = \"stuck\"\nshards = 1\nseed = { records = 10 }",
+        &f.url(),
     );
     let out = drain(dir.path(), &config, &["--time-limit", "2s", "--live", "lines", "--interval", "500ms"]).await;
     assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stderr));
@@ -191,28 +151,8 @@ async fn drains_an_sqs_queue_on_moto() {
     moto.send_bodies(&url, &bodies, None).await;
     let f = FunctionServer::ok().await;
     let dir = tempfile::tempdir().unwrap();
-    let config = format!(
-        r#"
-[checkpoint]
-type = "embedded"
-path = "{state}"
-
-[[mappings]]
-name = "jobs"
-batch_size = 10
-[mappings.source]
-type = "sqs"
-queue_url = "{url}"
-region = "us-east-1"
-endpoint_url = "{endpoint}"
-[mappings.function]
-type = "http"
-url = "{function}"
-"#,
-        state = dir.path().display(),
-        endpoint = moto.endpoint(),
-        function = f.url()
-    );
+    let source = format!("type = \"sqs\"\nqueue_url = \"{url}\"\nregion = \"us-east-1\"\nendpoint_url = \"{}\"", moto.endpoint());
+    let config = config(dir.path(), "name = \"jobs\"\nbatch_size = 10", &source, &f.url());
     let out = drain(dir.path(), &config, &["--json", "--live", "off", "--time-limit", "300s"]).await;
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     let m = &report(&out)["mappings"][0];
