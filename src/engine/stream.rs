@@ -224,8 +224,6 @@ impl ShardWorker {
             let count = batch.records.len();
             if count > 0 {
                 reported_idle = false;
-            }
-            if count > 0 {
                 ctx.metrics.polled(count as u64);
             }
             if let Some(backlog) = batch.backlog {
