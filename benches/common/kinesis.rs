@@ -14,10 +14,7 @@ use super::function::Function;
 use super::moto;
 use super::table::Drain;
 use esmd::checkpoint::embedded::EmbeddedStore;
-use esmd::engine::context::MappingCtx;
 use esmd::engine::settings::{BatchSettings, StreamSettings};
-use esmd::invoke::http::{HttpInvoker, HttpInvokerOptions};
-use esmd::metrics::MappingMetrics;
 use esmd::status::StatusRegistry;
 use esmd::supervisor::StreamMapping;
 use esmd_api::{OrderedSource, StartFrom};
@@ -132,17 +129,7 @@ async fn esmd(endpoint: &str, n: usize, batch_size: usize, lanes: usize) -> Dura
     let store = Arc::new(EmbeddedStore::open(&dir.path().join("checkpoints.redb")).expect("store"));
     let registry = StatusRegistry::default();
     let stop = CancellationToken::new();
-    let invoker = HttpInvoker::new(HttpInvokerOptions { url: function.url.clone(), timeout: Duration::from_secs(30), max_concurrency: 64, headers: vec![], function_arn: None }).expect("invoker");
-    let ctx = MappingCtx {
-        name: "bench".into(),
-        invoker: Arc::new(invoker),
-        encoder: source.encoder(),
-        destination: None,
-        filter: None,
-        metrics: MappingMetrics::new("bench", "kinesis"),
-        status: registry.mapping("bench", "kinesis"),
-        shutdown: stop.child_token(),
-    };
+    let ctx = super::mapping_ctx("bench", "kinesis", &function.url, 64, source.encoder(), &registry, stop.child_token());
     let settings = StreamSettings {
         batch: BatchSettings { batch_size, window: Duration::ZERO, ..Default::default() },
         parallelization_factor: lanes,

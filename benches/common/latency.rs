@@ -7,10 +7,7 @@
 
 use super::function::Function;
 use esmd::checkpoint::embedded::EmbeddedStore;
-use esmd::engine::context::MappingCtx;
 use esmd::engine::settings::{BatchSettings, StreamSettings};
-use esmd::invoke::http::{HttpInvoker, HttpInvokerOptions};
-use esmd::metrics::MappingMetrics;
 use esmd::status::StatusRegistry;
 use esmd::supervisor::StreamMapping;
 use esmd_api::OrderedSource;
@@ -55,17 +52,7 @@ pub async fn measure(samples: usize) -> Latencies {
     let dir = tempfile::tempdir().expect("tempdir");
     let registry = StatusRegistry::default();
     let stop = CancellationToken::new();
-    let invoker = HttpInvoker::new(HttpInvokerOptions { url: function.url.clone(), timeout: Duration::from_secs(30), max_concurrency: 16, headers: vec![], function_arn: None }).expect("invoker");
-    let ctx = MappingCtx {
-        name: "idle".into(),
-        invoker: Arc::new(invoker),
-        encoder: log.encoder(),
-        destination: None,
-        filter: None,
-        metrics: MappingMetrics::new("idle", "memory"),
-        status: registry.mapping("idle", "memory"),
-        shutdown: stop.clone(),
-    };
+    let ctx = super::mapping_ctx("idle", "memory", &function.url, 16, log.encoder(), &registry, stop.clone());
     // AWS's defaults for a stream: batch 100, window 0.
     let settings = StreamSettings { batch: BatchSettings { batch_size: 100, window: Duration::ZERO, ..Default::default() }, ..Default::default() };
     let store = EmbeddedStore::open(&dir.path().join("cp.redb")).expect("checkpoint store");

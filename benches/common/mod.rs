@@ -26,6 +26,33 @@ pub mod rabbitmq;
 #[cfg(feature = "sqs")]
 pub mod sqs;
 
+/// The context every bench's mapping runs with: an HTTP invoker to the no-op function at
+/// `url` (30 s timeout, `max_concurrency` requests in flight), no destination, no filter, and
+/// its own metrics and status under `name`.
+pub fn mapping_ctx(
+    name: &str,
+    kind: &str,
+    url: &str,
+    max_concurrency: usize,
+    encoder: std::sync::Arc<dyn esmd_api::EventEncoder>,
+    registry: &esmd::status::StatusRegistry,
+    shutdown: tokio_util::sync::CancellationToken,
+) -> esmd::engine::context::MappingCtx {
+    use esmd::invoke::http::{HttpInvoker, HttpInvokerOptions};
+    let invoker = HttpInvoker::new(HttpInvokerOptions { url: url.to_owned(), timeout: std::time::Duration::from_secs(30), max_concurrency, headers: vec![], function_arn: None })
+        .expect("invoker");
+    esmd::engine::context::MappingCtx {
+        name: name.into(),
+        invoker: std::sync::Arc::new(invoker),
+        encoder,
+        destination: None,
+        filter: None,
+        metrics: esmd::metrics::MappingMetrics::new(name, kind),
+        status: registry.mapping(name, kind),
+        shutdown,
+    }
+}
+
 /// A multi-threaded runtime, as `esmd run` uses.
 pub fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime")

@@ -10,10 +10,7 @@
 
 use super::function::Function;
 use super::table::Drain;
-use esmd::engine::context::MappingCtx;
 use esmd::engine::settings::{BatchSettings, QueueSettings};
-use esmd::invoke::http::{HttpInvoker, HttpInvokerOptions};
-use esmd::metrics::MappingMetrics;
 use esmd::status::StatusRegistry;
 use esmd::supervisor::QueueMapping;
 use esmd_api::QueueSource;
@@ -125,17 +122,7 @@ async fn esmd(queue: &str, n: usize, batch_size: usize, concurrency: usize) -> D
     let source = Arc::new(RabbitMqSource::new(RabbitMqOptions { mapping: queue.into(), config, prefetch, region: "us-east-1".into(), account: "000000000000".into() }).expect("source"));
     let registry = StatusRegistry::default();
     let stop = CancellationToken::new();
-    let invoker = HttpInvoker::new(HttpInvokerOptions { url: function.url.clone(), timeout: Duration::from_secs(30), max_concurrency: 64, headers: vec![], function_arn: None }).expect("invoker");
-    let ctx = MappingCtx {
-        name: queue.into(),
-        invoker: Arc::new(invoker),
-        encoder: source.encoder(),
-        destination: None,
-        filter: None,
-        metrics: MappingMetrics::new(queue, "rabbitmq"),
-        status: registry.mapping(queue, "rabbitmq"),
-        shutdown: stop.child_token(),
-    };
+    let ctx = super::mapping_ctx(queue, "rabbitmq", &function.url, 64, source.encoder(), &registry, stop.child_token());
     let settings = QueueSettings {
         batch: BatchSettings { batch_size, window: Duration::ZERO, ..Default::default() },
         maximum_concurrency: concurrency,

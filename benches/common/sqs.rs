@@ -12,10 +12,7 @@ use super::function::Function;
 use super::moto::MotoServer;
 use super::table::Drain;
 use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, SendMessageBatchRequestEntry};
-use esmd::engine::context::MappingCtx;
 use esmd::engine::settings::{BatchSettings, QueueSettings};
-use esmd::invoke::http::{HttpInvoker, HttpInvokerOptions};
-use esmd::metrics::MappingMetrics;
 use esmd::status::StatusRegistry;
 use esmd::supervisor::QueueMapping;
 use esmd_api::QueueSource;
@@ -110,17 +107,7 @@ async fn esmd(moto: &MotoServer, queue_url: &str, n: usize, batch_size: usize, c
     let source = Arc::new(SqsSource::connect_with(SqsOptions { config, maximum_concurrency: concurrency }, &moto.sdk_config()).await.expect("source"));
     let registry = StatusRegistry::default();
     let stop = CancellationToken::new();
-    let invoker = HttpInvoker::new(HttpInvokerOptions { url: function.url.clone(), timeout: Duration::from_secs(30), max_concurrency: 64, headers: vec![], function_arn: None }).expect("invoker");
-    let ctx = MappingCtx {
-        name: "bench".into(),
-        invoker: Arc::new(invoker),
-        encoder: source.encoder(),
-        destination: None,
-        filter: None,
-        metrics: MappingMetrics::new("bench", "sqs"),
-        status: registry.mapping("bench", "sqs"),
-        shutdown: stop.child_token(),
-    };
+    let ctx = super::mapping_ctx("bench", "sqs", &function.url, 64, source.encoder(), &registry, stop.child_token());
     let settings = QueueSettings {
         batch: BatchSettings { batch_size, window: Duration::from_secs(1), ..Default::default() },
         maximum_concurrency: concurrency,
