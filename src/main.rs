@@ -5,6 +5,12 @@ use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
+// Why not the system allocator: see Cargo.toml. The benches set the same one
+// (benches/common/mod.rs), so they measure what the binary runs.
+#[cfg(not(target_env = "msvc"))]
+#[global_allocator]
+static ALLOC: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 #[derive(Parser)]
 #[command(name = "esmd", version, about = "Event source mappings, self-hosted: streams and queues to functions with AWS Lambda's semantics")]
 struct Cli {

@@ -9,6 +9,9 @@ pub struct Args {
     pub count: Option<usize>,
     /// `--scale F`: full counts times F.
     pub scale: Option<f64>,
+    /// `BxC` arguments (e.g. `100x1`): the configurations a drain bench runs instead of its
+    /// defaults (batch size × lanes or concurrency).
+    pub configs: Vec<(usize, usize)>,
 }
 
 impl Args {
@@ -17,8 +20,16 @@ impl Args {
         let scale = args.iter().position(|a| a == "--scale").map(|i| {
             args.get(i + 1).and_then(|s| s.parse::<f64>().ok()).filter(|f| *f > 0.0).expect("--scale takes a positive number, e.g. --scale 0.1")
         });
-        let count = args.iter().find_map(|a| a.parse().ok());
-        Args { benching: args.iter().any(|a| a == "--bench"), count, scale }
+        // The number after --scale is the scale, not a count.
+        let count = args.iter().enumerate().filter(|(i, _)| *i == 0 || args[i - 1] != "--scale").find_map(|(_, a)| a.parse().ok());
+        let configs = args
+            .iter()
+            .filter_map(|a| {
+                let (b, c) = a.split_once('x')?;
+                Some((b.parse().ok()?, c.parse().ok()?))
+            })
+            .collect();
+        Args { benching: args.iter().any(|a| a == "--bench"), count, scale, configs }
     }
 
     /// The count of a single-count bench: explicit, else scaled, else full or smoke.
@@ -32,6 +43,15 @@ impl Args {
             Some(f) => ((full as f64 * f).round() as usize).max(1),
             None if self.benching => full,
             None => smoke,
+        }
+    }
+
+    /// The `BxC` configurations given, else `defaults`.
+    pub fn configs_or(&self, defaults: &[(usize, usize)]) -> Vec<(usize, usize)> {
+        if self.configs.is_empty() {
+            defaults.to_vec()
+        } else {
+            self.configs.clone()
         }
     }
 

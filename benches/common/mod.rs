@@ -8,6 +8,12 @@
 // Every bench uses only part of this module.
 #![allow(dead_code)]
 
+// The allocator the esmd binary runs with (src/main.rs), so esmd rows measure what ships. The
+// raw rows share the process, and so the allocator.
+#[cfg(not(target_env = "msvc"))]
+#[global_allocator]
+static ALLOC: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 #[path = "../../tests/support/moto.rs"]
 pub mod moto;
 

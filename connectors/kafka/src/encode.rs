@@ -47,6 +47,9 @@ pub struct KafkaEncoding {
     prefix: String,
     /// What failure records call `eventSourceArn` (self-managed: a stand-in naming the topic).
     arn: String,
+    /// The mapping's topic, also as a JSON string: every record names it.
+    topic: String,
+    quoted_topic: String,
 }
 
 impl KafkaEncoding {
@@ -63,7 +66,7 @@ impl KafkaEncoding {
             }
         };
         let _ = write!(prefix, r#""bootstrapServers":{},"records":{{"#, json_str(bootstrap_servers));
-        KafkaEncoding { source, bootstrap_servers: bootstrap_servers.to_string(), prefix, arn }
+        KafkaEncoding { source, bootstrap_servers: bootstrap_servers.to_string(), prefix, arn, topic: topic.to_string(), quoted_topic: json_str(topic) }
     }
 
     pub fn event_source(&self) -> &EventSource {
@@ -72,60 +75,100 @@ impl KafkaEncoding {
 
     /// Turns a message into a [`Record`], encoding its event fragment once.
     pub fn record(&self, m: &RawMessage<'_>) -> Record {
+        self.record_in(m, &Arc::from(partition_name(m.topic, m.partition)))
+    }
+
+    /// [`Self::record`] for a reader that keeps its partition's name (`topic-N`), so a record
+    /// costs no allocation for it. Runs once per message, so it writes the fragment into one
+    /// buffer sized up front, base64 straight into it, integers without `fmt`.
+    pub fn record_in(&self, m: &RawMessage<'_>, partition: &Arc<str>) -> Record {
         let (ts, ts_type) = m.timestamp.unwrap_or((-1, "NO_TIMESTAMP_TYPE"));
-        let mut s = String::with_capacity(160 + m.value.map_or(0, |v| v.len() * 4 / 3) + m.key.map_or(0, |k| k.len() * 4 / 3));
-        let _ = write!(
-            s,
-            r#"{{"topic":{},"partition":{},"offset":{},"timestamp":{},"timestampType":"{}""#,
-            json_str(m.topic),
-            m.partition,
-            m.offset,
-            ts,
-            ts_type
-        );
+        let mut ints = itoa::Buffer::new();
+        let topic = if m.topic == self.topic { self.quoted_topic.clone() } else { json_str(m.topic) };
+        let headers: Vec<(String, Option<&[u8]>)> = m.headers.iter().map(|(k, v)| (json_str(k), *v)).collect();
+        // `{k:[b,b,...]},` or `{k:null},`: at most 4 bytes per header byte.
+        let headers_len: usize = headers.iter().map(|(k, v)| k.len() + 4 + v.map_or(4, |b| b.len() * 4 + 2)).sum();
+        let capacity = FRAGMENT_FIXED + topic.len() + b64_len(m.key) + b64_len(m.value) + headers_len;
+        let mut s: Vec<u8> = Vec::with_capacity(capacity);
+        s.extend_from_slice(br#"{"topic":"#);
+        s.extend_from_slice(topic.as_bytes());
+        s.extend_from_slice(br#","partition":"#);
+        s.extend_from_slice(ints.format(m.partition).as_bytes());
+        s.extend_from_slice(br#","offset":"#);
+        let offset = ints.format(m.offset);
+        s.extend_from_slice(offset.as_bytes());
+        let position = Position::new(offset);
+        s.extend_from_slice(br#","timestamp":"#);
+        s.extend_from_slice(ints.format(ts).as_bytes());
+        s.extend_from_slice(br#","timestampType":""#);
+        s.extend_from_slice(ts_type.as_bytes());
+        s.push(b'"');
         if let Some(k) = m.key {
-            s.push_str(r#","key":""#);
-            B64.encode_string(k, &mut s);
-            s.push('"');
+            s.extend_from_slice(br#","key":""#);
+            push_base64(&mut s, k);
+            s.push(b'"');
         }
         if let Some(v) = m.value {
-            s.push_str(r#","value":""#);
-            B64.encode_string(v, &mut s);
-            s.push('"');
+            s.extend_from_slice(br#","value":""#);
+            push_base64(&mut s, v);
+            s.push(b'"');
         }
-        s.push_str(r#","headers":["#);
-        for (i, (k, v)) in m.headers.iter().enumerate() {
+        s.extend_from_slice(br#","headers":["#);
+        for (i, (k, v)) in headers.iter().enumerate() {
             if i > 0 {
-                s.push(',');
+                s.push(b',');
             }
-            let _ = write!(s, "{{{}:", json_str(k));
+            s.push(b'{');
+            s.extend_from_slice(k.as_bytes());
+            s.push(b':');
             match v {
-                None => s.push_str("null"),
+                None => s.extend_from_slice(b"null"),
                 Some(bytes) => {
-                    s.push('[');
+                    s.push(b'[');
                     for (j, b) in bytes.iter().enumerate() {
                         if j > 0 {
-                            s.push(',');
+                            s.push(b',');
                         }
-                        let _ = write!(s, "{b}");
+                        s.extend_from_slice(ints.format(*b).as_bytes());
                     }
-                    s.push(']');
+                    s.push(b']');
                 }
             }
-            s.push('}');
+            s.push(b'}');
         }
-        s.push_str("]}");
+        s.extend_from_slice(b"]}");
+        debug_assert!(s.len() <= capacity, "fragment of {} bytes outgrew its estimate of {capacity}", s.len());
         let arrival_ms = if ts >= 0 { ts } else { esmd_api::time::now_ms() };
         Record {
-            position: Position::new(m.offset.to_string()),
+            position,
             partition_key: m.key.map(Bytes::copy_from_slice).unwrap_or_default(),
             arrival_ms,
             data: m.value.map(Bytes::copy_from_slice).unwrap_or_default(),
             encoded: Bytes::from(s),
-            item_id: ItemId::KafkaOffset { partition: Arc::from(partition_name(m.topic, m.partition)), offset: m.offset },
+            item_id: ItemId::KafkaOffset { partition: partition.clone(), offset: m.offset },
             receive_count: 0,
         }
     }
+}
+
+/// The most a fragment holds besides the topic, key, value and headers: field names, quotes
+/// and the widest partition (11), offset and timestamp (20 each) and timestamp type (17).
+/// Sized so the buffer never grows: growing copied every record a second time.
+const FRAGMENT_FIXED: usize = r#"{"topic":,"partition":,"offset":,"timestamp":,"timestampType":"","key":"","value":"","headers":[]}"#.len() + 11 + 20 + 20 + 17;
+
+/// Length of the padded base64 of `bytes` (0 for none).
+fn b64_len(bytes: Option<&[u8]>) -> usize {
+    bytes.map_or(0, |b| b.len().div_ceil(3) * 4)
+}
+
+/// Appends the padded base64 of `bytes`, encoded in place (no intermediate buffer).
+fn push_base64(out: &mut Vec<u8>, bytes: &[u8]) {
+    let start = out.len();
+    out.resize(start + bytes.len().div_ceil(3) * 4, 0);
+    let written = B64.encode_slice(bytes, &mut out[start..]).unwrap_or(0);
+    // The slice was sized exactly, so the write is whole; truncating to what was written keeps
+    // the buffer free of stray zeros all the same.
+    out.truncate(start + written);
 }
 
 impl KafkaEncoding {
@@ -253,6 +296,35 @@ mod tests {
         assert_eq!(rec["timestampType"], "NO_TIMESTAMP_TYPE");
         assert!(r.partition_key.is_empty());
         assert_eq!(enc.event_source_arn(), arn);
+    }
+
+    /// The hand-written fragment is JSON equal to what serde_json makes of the same message,
+    /// for empty, binary and non-multiple-of-3 payloads and header keys that need escaping.
+    #[test]
+    fn fragment_is_the_json_of_the_message() {
+        let enc = KafkaEncoding::new(EventSource::SelfManaged, "b:9092", "t");
+        let values: [&[u8]; 5] = [b"", b"a", b"ab", b"abc", &[0, 0xff, 0x80, 0x22, 0x5c, 10, 13]];
+        for (i, v) in values.into_iter().enumerate() {
+            let m = RawMessage {
+                topic: "t",
+                partition: 7,
+                offset: i64::MAX - i as i64,
+                timestamp: Some((-5, "LOG_APPEND_TIME")),
+                key: Some(v),
+                value: Some(v),
+                headers: vec![("k\"\\\n\u{1}é", Some(v)), ("", None)],
+            };
+            let r = enc.record(&m);
+            let got: Value = serde_json::from_slice(&r.encoded).unwrap();
+            let want = json!({
+                "topic": "t", "partition": 7, "offset": m.offset, "timestamp": -5, "timestampType": "LOG_APPEND_TIME",
+                "key": B64.encode(v), "value": B64.encode(v),
+                "headers": [{"k\"\\\n\u{1}é": v}, {"": null}],
+            });
+            assert_eq!(got, want, "value {v:?}");
+            assert_eq!(r.position.as_str(), m.offset.to_string());
+            assert_eq!(&r.data[..], v);
+        }
     }
 
     #[test]

@@ -205,6 +205,7 @@ impl OrderedSource for KafkaSource {
             stash,
             queue: Some(queue),
             topic_c,
+            partition_name: Arc::from(crate::encode::partition_name(&self.shared.topic, partition)),
             next_offset: None,
         }))
     }
@@ -246,6 +247,8 @@ pub struct KafkaReader {
     dedupe_through: Option<i64>,
     queue: Option<Queue>,
     topic_c: CString,
+    /// `topic-N`, shared by every record's item id.
+    partition_name: Arc<str>,
     /// The offset after the last record returned.
     next_offset: Option<i64>,
 }
@@ -266,15 +269,8 @@ impl KafkaReader {
             Timestamp::NotAvailable => None,
         };
         let headers = m.headers().map(|h| h.iter().map(|h| (h.key, h.value)).collect()).unwrap_or_default();
-        self.shared.encoding.record(&RawMessage {
-            topic: m.topic(),
-            partition: m.partition(),
-            offset: m.offset(),
-            timestamp,
-            key: m.key(),
-            value: m.payload(),
-            headers,
-        })
+        let message = RawMessage { topic: m.topic(), partition: m.partition(), offset: m.offset(), timestamp, key: m.key(), value: m.payload(), headers };
+        self.shared.encoding.record_in(&message, &self.partition_name)
     }
 
     /// Records still in the partition after what was read: high watermark − next offset, from
