@@ -53,10 +53,18 @@ pub async fn drain(records: usize, configs: &[(usize, usize)]) -> Drain {
     assert!(low.iter().all(|&l| l == 0), "the mock cluster trimmed the backlog (5 MB per partition): use fewer records or more partitions");
     println!("backlog: {records} records of {VALUE_BYTES} B in {PARTITIONS} partitions (seeded in {:.1} s)\n", seeding.elapsed().as_secs_f64());
 
+    let cpu = super::process::own_cpu_time();
     let mut rows = vec![(RAW.to_string(), raw(&bs, records).await)];
+    let mut cpu_seconds = vec![(super::process::own_cpu_time() - cpu).as_secs_f64()];
     for &(batch, lanes) in configs {
         let group = format!("esmd-{batch}x{lanes}");
+        let cpu = super::process::own_cpu_time();
         rows.push((esmd_row(batch, lanes), esmd(&bs, &group, batch, lanes, &high).await));
+        cpu_seconds.push((super::process::own_cpu_time() - cpu).as_secs_f64());
+    }
+    // The whole phase (group join, draining, the commit check): where a drain's time goes.
+    for ((name, _), cpu) in rows.iter().zip(&cpu_seconds) {
+        println!("  CPU {cpu:.1} s: {name}");
     }
     Drain { n: records, unit: "records", vs: "vs raw".into(), rows }
 }

@@ -76,6 +76,15 @@ impl Esmd {
     }
 }
 
+/// User + system CPU time this process (the bench, with everything in it) has used so far.
+pub fn own_cpu_time() -> Duration {
+    let stat = std::fs::read_to_string("/proc/self/stat").expect("/proc/self/stat");
+    let after = &stat[stat.rfind(')').expect("stat format") + 1..];
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks: u64 = fields[11].parse::<u64>().expect("utime") + fields[12].parse::<u64>().expect("stime");
+    Duration::from_secs_f64(ticks as f64 / clock_ticks())
+}
+
 /// Clock ticks per second (`getconf CLK_TCK`; 100 on every Linux this runs on).
 fn clock_ticks() -> f64 {
     std::process::Command::new("getconf")
