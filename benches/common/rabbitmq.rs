@@ -118,17 +118,18 @@ async fn raw(queue: &str, n: usize, ack_every: usize) -> Duration {
 async fn esmd(queue: &str, n: usize, batch_size: usize, concurrency: usize) -> Duration {
     let function = Function::start(b"\"redelivered\":", false).await;
     let config: RabbitMqSourceConfig = serde_json::from_value(serde_json::json!({"uri": URI, "queue": queue})).expect("config");
-    let prefetch = u16::try_from(batch_size * concurrency).unwrap_or(u16::MAX);
-    let source = Arc::new(RabbitMqSource::new(RabbitMqOptions { mapping: queue.into(), config, prefetch, region: "us-east-1".into(), account: "000000000000".into() }).expect("source"));
-    let registry = StatusRegistry::default();
-    let stop = CancellationToken::new();
-    let ctx = super::mapping_ctx(queue, "rabbitmq", &function.url, 64, source.encoder(), &registry, stop.child_token());
     let settings = QueueSettings {
         batch: BatchSettings { batch_size, window: Duration::ZERO, ..Default::default() },
         maximum_concurrency: concurrency,
         receive_wait: Duration::from_secs(1),
         ..Default::default()
     };
+    // What `esmd run` would use for these settings.
+    let prefetch = esmd::app::rabbitmq_prefetch(&settings);
+    let source = Arc::new(RabbitMqSource::new(RabbitMqOptions { mapping: queue.into(), config, prefetch, region: "us-east-1".into(), account: "000000000000".into() }).expect("source"));
+    let registry = StatusRegistry::default();
+    let stop = CancellationToken::new();
+    let ctx = super::mapping_ctx(queue, "rabbitmq", &function.url, 64, source.encoder(), &registry, stop.child_token());
     let handle = tokio::spawn(QueueMapping { ctx: Arc::new(ctx), settings: Arc::new(settings), source }.run());
     function.wait_count(n, Duration::from_secs(3600)).await;
     let elapsed = function.span();

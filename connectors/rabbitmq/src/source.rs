@@ -1,8 +1,9 @@
 //! [`RabbitMqSource`]: one queue consumed with manual acks, settled only by the engine.
 //!
-//! A background task owns the connection. It consumes with a prefetch of batch size ×
-//! concurrency, so the broker never hands out more than the engine can work on, and puts each
-//! delivery, encoded once, into a buffer that [`QueueSource::receive`] drains.
+//! A background task owns the connection. It consumes with the prefetch the mapping asks for
+//! (`esmd::app::rabbitmq_prefetch`: every batch that may run, plus one being gathered), so the
+//! broker never hands out more than the engine can work on, and puts each delivery, encoded
+//! once, into a buffer that [`QueueSource::receive`] drains.
 //!
 //! Delivery tags belong to a channel. Every channel the task opens is a new *generation*, and a
 //! record's position says which generation delivered it (`"<generation>:<tag>"`). When a
@@ -34,7 +35,7 @@ pub struct RabbitMqOptions {
     /// The mapping's name: the connection shows as `esmd:<mapping>` on the broker.
     pub mapping: String,
     pub config: RabbitMqSourceConfig,
-    /// Unacked messages the broker may hand out at once (batch size × concurrency).
+    /// Unacked messages the broker may hand out at once.
     pub prefetch: u16,
     /// For the stand-in broker ARN when `broker_arn` is not set.
     pub region: String,
@@ -84,6 +85,11 @@ struct State {
     /// Tags of this generation delivered and not yet acked, nacked or rejected. A `multiple`
     /// ack is only safe when no tag below it is still unsettled.
     unsettled: BTreeSet<u64>,
+    /// Tags the engine acked while a lower tag was still unsettled (batches finish out of
+    /// order). They wait, unsent, until nothing below them is unsettled, and then go out with
+    /// the tags that unblocked them as one `multiple` ack: a batch finishing early would
+    /// otherwise cost a frame per message, to esmd and to the broker.
+    acked: BTreeSet<u64>,
     last_error: Option<String>,
     /// Ordered mode: a batch failed; before anything else is received the channel is closed so
     /// the broker puts every unacked message (the failed batch and whatever was prefetched
@@ -146,6 +152,14 @@ impl RabbitMqSource {
     }
 }
 
+impl RabbitMqSource {
+    /// Sends the acks nothing unsettled holds back any more. Call with `settling` held.
+    async fn send_ackable(&self) -> Result<(), SourceError> {
+        let ready = self.shared.take_ackable();
+        settle(ready, "ack", |ch, tag, multiple| Box::pin(async move { ch.basic_ack(tag, BasicAckOptions { multiple }).await })).await
+    }
+}
+
 impl Drop for RabbitMqSource {
     fn drop(&mut self) {
         self.stop.cancel();
@@ -159,6 +173,20 @@ impl Shared {
 
     fn attempts(&self) -> MutexGuard<'_, Attempts> {
         self.attempts.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Acked tags that nothing unsettled precedes any more, taken out of waiting: one
+    /// `multiple` ack at the highest settles them all.
+    fn take_ackable(&self) -> Split {
+        let mut st = self.state();
+        let ready: Vec<u64> = match st.unsettled.first().copied() {
+            Some(lowest) => st.acked.range(..lowest).copied().collect(),
+            None => st.acked.iter().copied().collect(),
+        };
+        for t in &ready {
+            st.acked.remove(t);
+        }
+        Split { channel: st.channel.clone(), tags: ready, contiguous: true }
     }
 
     /// Takes the records' tags of the current generation out of the unsettled set.
@@ -236,6 +264,7 @@ impl QueueSource for RabbitMqSource {
                     st.generation += 1;
                     st.buffer.clear();
                     st.unsettled.clear();
+                    st.acked.clear();
                     st.channel.take()
                 } else {
                     None
@@ -271,13 +300,14 @@ impl QueueSource for RabbitMqSource {
     async fn ack(&self, records: &[Record]) -> Result<(), SourceError> {
         let _order = self.shared.settling.lock().await;
         let split = self.shared.split(records);
+        self.shared.state().acked.extend(split.tags);
         {
             let mut attempts = self.shared.attempts();
             for r in records {
                 attempts.settled(record_fingerprint(r));
             }
         }
-        settle(split, "ack", |ch, tag, multiple| Box::pin(async move { ch.basic_ack(tag, BasicAckOptions { multiple }).await })).await
+        self.send_ackable().await
     }
 
     async fn release(&self, records: &[Record], _delay: Option<Duration>) -> Result<(), SourceError> {
@@ -296,7 +326,9 @@ impl QueueSource for RabbitMqSource {
             self.shared.state().reset = true;
             return Ok(());
         }
-        settle(split, "nack", |ch, tag, multiple| Box::pin(async move { ch.basic_nack(tag, BasicNackOptions { multiple, requeue: true }).await })).await
+        settle(split, "nack", |ch, tag, multiple| Box::pin(async move { ch.basic_nack(tag, BasicNackOptions { multiple, requeue: true }).await })).await?;
+        // Acks that waited on these tags can go now.
+        self.send_ackable().await
     }
 
     async fn dead_letter(&self, records: &[Record]) -> Result<(), SourceError> {
@@ -317,7 +349,8 @@ impl QueueSource for RabbitMqSource {
                 }
             })
         })
-        .await
+        .await?;
+        self.send_ackable().await
     }
 
     /// Ordered mode keeps one group: the whole queue.
@@ -378,6 +411,7 @@ async fn consume(shared: Arc<Shared>, stop: CancellationToken) {
                 st.channel = Some(channel.clone());
                 st.buffer.clear();
                 st.unsettled.clear();
+                st.acked.clear();
                 st.last_error = None;
                 st.reset = false;
                 st.generation
@@ -394,6 +428,7 @@ async fn consume(shared: Arc<Shared>, stop: CancellationToken) {
                     st.channel = None;
                     st.buffer.clear();
                     st.unsettled.clear();
+                    st.acked.clear();
                     st.last_error = ended.clone();
                 }
                 ended.filter(|_| current)
