@@ -114,6 +114,38 @@ async fn drains_a_100k_backlog_acking_every_message_once() {
     broker.delete(&q).await;
 }
 
+/// A slow batch does not hold the others back. Acks of batches that finish after it wait for
+/// it (to go out with it as one `multiple` frame) only while they hold at most half the
+/// prefetch; then they go out one by one, and the broker keeps delivering to the free slots.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_slow_batch_does_not_hold_back_the_others() {
+    let _shared = BROKER.read().await;
+    let broker = Broker::open().await;
+    let q = unique("slow");
+    broker.declare(&q, QueueArgs::default()).await;
+    broker.publish_numbered(&q, 1_000).await;
+    let (seen, handler) = recording(|messages| {
+        if messages.iter().any(|(id, _, _)| id == "m-0") {
+            Reply::delay(Duration::from_secs(7), Reply::empty())
+        } else {
+            Reply::empty()
+        }
+    });
+    let f = FunctionServer::start(handler).await;
+    let dir = tempfile::tempdir().unwrap();
+    let settings = queue_settings(10, 5);
+    let source = source_with(config(&q, json!({})), &settings);
+    let m = start(source.clone(), &f.url(), settings, dir.path(), |_| {});
+    // With every later ack waiting on the first batch, the broker would stop at the prefetch
+    // (60 messages) until that batch ends.
+    wait_for("the other messages while the first batch still runs", Duration::from_secs(5), || seen.lock().unwrap().len() >= 1_000).await;
+    wait_empty(&q, Duration::from_secs(30)).await;
+    m.stop().await;
+    assert_eq!(seen.lock().unwrap().len(), 1_000, "none twice");
+    assert_eq!(source.stale_settlements(), 0);
+    broker.delete(&q).await;
+}
+
 /// A poison message on a classic queue (no delivery count from the broker): esmd counts its
 /// failures, gives up after 1 + maximum_retry_attempts deliveries, writes a failure record
 /// and acks it. Its batch mates, named nowhere in the partial response, are acked at once.

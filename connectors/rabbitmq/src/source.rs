@@ -155,8 +155,11 @@ impl RabbitMqSource {
 impl RabbitMqSource {
     /// Sends the acks nothing unsettled holds back any more. Call with `settling` held.
     async fn send_ackable(&self) -> Result<(), SourceError> {
-        let ready = self.shared.take_ackable();
-        settle(ready, "ack", |ch, tag, multiple| Box::pin(async move { ch.basic_ack(tag, BasicAckOptions { multiple }).await })).await
+        let (ready, overdue) = self.shared.take_ackable();
+        for split in [ready, overdue] {
+            settle(split, "ack", |ch, tag, multiple| Box::pin(async move { ch.basic_ack(tag, BasicAckOptions { multiple }).await })).await?;
+        }
+        Ok(())
     }
 }
 
@@ -176,8 +179,11 @@ impl Shared {
     }
 
     /// Acked tags that nothing unsettled precedes any more, taken out of waiting: one
-    /// `multiple` ack at the highest settles them all.
-    fn take_ackable(&self) -> Split {
+    /// `multiple` ack at the highest settles them all. The second split holds the tags that
+    /// cannot wait any longer, to be acked one frame each: waiting acks hold prefetch, and a
+    /// slow batch below them must not starve the other slots of deliveries, so no more than
+    /// half the prefetch waits.
+    fn take_ackable(&self) -> (Split, Split) {
         let mut st = self.state();
         let ready: Vec<u64> = match st.unsettled.first().copied() {
             Some(lowest) => st.acked.range(..lowest).copied().collect(),
@@ -186,12 +192,29 @@ impl Shared {
         for t in &ready {
             st.acked.remove(t);
         }
-        Split { channel: st.channel.clone(), tags: ready, contiguous: true }
+        let overdue: Vec<u64> = if st.acked.len() * 2 > usize::from(self.prefetch) { std::mem::take(&mut st.acked).into_iter().collect() } else { Vec::new() };
+        let channel = st.channel.clone();
+        (Split { channel: channel.clone(), tags: ready, contiguous: true }, Split { channel, tags: overdue, contiguous: false })
     }
 
     /// Takes the records' tags of the current generation out of the unsettled set.
     fn split(&self, records: &[Record]) -> Split {
         let mut st = self.state();
+        let tags = self.take_unsettled(&mut st, records);
+        let contiguous = tags.iter().max().is_some_and(|&max| st.unsettled.range(..max).next().is_none());
+        Split { channel: st.channel.clone(), tags, contiguous }
+    }
+
+    /// Moves the records' tags of the current generation to the acked ones waiting to be sent.
+    /// Under the same lock as the generation check: a channel replaced in between must never
+    /// be sent the old channel's tags (they would name other messages there).
+    fn mark_acked(&self, records: &[Record]) {
+        let mut st = self.state();
+        let tags = self.take_unsettled(&mut st, records);
+        st.acked.extend(tags);
+    }
+
+    fn take_unsettled(&self, st: &mut State, records: &[Record]) -> Vec<u64> {
         let generation = st.generation;
         let mut tags = Vec::with_capacity(records.len());
         let mut stale = 0;
@@ -205,8 +228,7 @@ impl Shared {
             self.stale.fetch_add(stale, Ordering::Relaxed);
             tracing::debug!(queue = %self.queue_id, stale, "settling messages of a closed channel skipped; the broker has requeued them");
         }
-        let contiguous = tags.iter().max().is_some_and(|&max| st.unsettled.range(..max).next().is_none());
-        Split { channel: st.channel.clone(), tags, contiguous }
+        tags
     }
 }
 
@@ -299,8 +321,7 @@ impl QueueSource for RabbitMqSource {
 
     async fn ack(&self, records: &[Record]) -> Result<(), SourceError> {
         let _order = self.shared.settling.lock().await;
-        let split = self.shared.split(records);
-        self.shared.state().acked.extend(split.tags);
+        self.shared.mark_acked(records);
         {
             let mut attempts = self.shared.attempts();
             for r in records {
