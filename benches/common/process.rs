@@ -57,13 +57,7 @@ impl Esmd {
 
     /// User + system CPU time the process has used.
     pub fn cpu_time(&self) -> Duration {
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid())).expect("/proc/<pid>/stat");
-        // Fields after the command name (which may hold spaces) in parentheses: state is the
-        // first, utime the 12th, stime the 13th (proc(5) fields 14 and 15), in clock ticks.
-        let after = &stat[stat.rfind(')').expect("stat format") + 1..];
-        let fields: Vec<&str> = after.split_whitespace().collect();
-        let ticks: u64 = fields[11].parse::<u64>().expect("utime") + fields[12].parse::<u64>().expect("stime");
-        Duration::from_secs_f64(ticks as f64 / clock_ticks())
+        cpu_time_of(&format!("/proc/{}/stat", self.pid()))
     }
 
     /// A `/proc/<pid>/status` value in kB, e.g. "VmRSS" or "VmHWM".
@@ -78,7 +72,14 @@ impl Esmd {
 
 /// User + system CPU time this process (the bench, with everything in it) has used so far.
 pub fn own_cpu_time() -> Duration {
-    let stat = std::fs::read_to_string("/proc/self/stat").expect("/proc/self/stat");
+    cpu_time_of("/proc/self/stat")
+}
+
+/// User + system CPU time from a `/proc/<pid>/stat` file.
+fn cpu_time_of(path: &str) -> Duration {
+    let stat = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    // Fields after the command name (which may hold spaces) in parentheses: state is the
+    // first, utime the 12th, stime the 13th (proc(5) fields 14 and 15), in clock ticks.
     let after = &stat[stat.rfind(')').expect("stat format") + 1..];
     let fields: Vec<&str> = after.split_whitespace().collect();
     let ticks: u64 = fields[11].parse::<u64>().expect("utime") + fields[12].parse::<u64>().expect("stime");
