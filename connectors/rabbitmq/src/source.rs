@@ -150,9 +150,7 @@ impl RabbitMqSource {
     pub fn stale_settlements(&self) -> u64 {
         self.shared.stale.load(Ordering::Relaxed)
     }
-}
 
-impl RabbitMqSource {
     /// Sends the acks nothing unsettled holds back any more. Call with `settling` held.
     async fn send_ackable(&self) -> Result<(), SourceError> {
         let (ready, overdue) = self.shared.take_ackable();
