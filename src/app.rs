@@ -256,9 +256,8 @@ fn warn_short_visibility(m: &MappingConfig, visibility: Option<Duration>) {
 
 /// Enough unacked messages for every batch that may run at once plus one being gathered, and
 /// no more: the broker keeps the rest for other consumers (AMQP caps prefetch at 65535).
-/// Without the extra batch a slot that frees up waits a round trip to the broker for its next
-/// batch, since every prefetched message is held by a running batch (the drain bench ran at
-/// 70% of a raw consumer that way).
+/// The extra batch is room for acks that wait for an earlier batch (the RabbitMQ source sends
+/// them together, as one frame) and lets the next batch gather while every slot runs.
 #[cfg(feature = "rabbitmq")]
 pub fn rabbitmq_prefetch(settings: &crate::engine::settings::QueueSettings) -> u16 {
     let wanted = settings.batch.batch_size.saturating_mul(settings.maximum_concurrency.max(1).saturating_add(1));
