@@ -134,19 +134,7 @@ async fn events_and_failure_records_match_the_aws_recordings() {
     let moto = MotoServer::start().await;
     let db = DynamoDb::new(&moto.endpoint());
     // The recorded scenario's table: key my_partition_key, a binary attribute, NEW_IMAGE.
-    let created = db
-        .call(
-            "CreateTable",
-            json!({
-                "TableName": "recorded",
-                "AttributeDefinitions": [{"AttributeName": "my_partition_key", "AttributeType": "S"}],
-                "KeySchema": [{"AttributeName": "my_partition_key", "KeyType": "HASH"}],
-                "BillingMode": "PAY_PER_REQUEST",
-                "StreamSpecification": {"StreamEnabled": true, "StreamViewType": "NEW_IMAGE"}
-            }),
-        )
-        .await;
-    let arn = created["TableDescription"]["LatestStreamArn"].as_str().unwrap().to_string();
+    let arn = db.create_keyed_table("recorded", &[("my_partition_key", "S", "HASH")], "NEW_IMAGE").await;
     db.put("recorded", json!({"my_partition_key": {"S": "hello world"}, "binary_key": {"B": "Zm9vYmFy"}})).await;
 
     let f = FunctionServer::start(|_| Reply::ok(json!({"errorType": "Error", "errorMessage": "boom"}))).await;

@@ -208,19 +208,7 @@ mod dynamodb_streams {
         aws_env();
         let moto = MotoServer::start().await;
         let db = DynamoDb::new(&moto.endpoint());
-        let created = db
-            .call(
-                "CreateTable",
-                json!({
-                    "TableName": "seed-sorted",
-                    "AttributeDefinitions": [{"AttributeName": "id", "AttributeType": "S"}, {"AttributeName": "seq", "AttributeType": "N"}],
-                    "KeySchema": [{"AttributeName": "id", "KeyType": "HASH"}, {"AttributeName": "seq", "KeyType": "RANGE"}],
-                    "BillingMode": "PAY_PER_REQUEST",
-                    "StreamSpecification": {"StreamEnabled": true, "StreamViewType": "NEW_IMAGE"}
-                }),
-            )
-            .await;
-        let arn = created["TableDescription"]["LatestStreamArn"].as_str().unwrap().to_string();
+        let arn = db.create_keyed_table("seed-sorted", &[("id", "S", "HASH"), ("seq", "N", "RANGE")], "NEW_IMAGE").await;
         let dir = tempfile::tempdir().unwrap();
         let cfg = config(dir.path(), &format!("{{ type = \"dynamodb_streams\", stream_arn = \"{arn}\", endpoint_url = \"{}\" }}", moto.endpoint()));
         let o = options();

@@ -70,13 +70,21 @@ impl DynamoDb {
     /// A table keyed by `pk` (string) with a stream of `view` (KEYS_ONLY, NEW_IMAGE, OLD_IMAGE,
     /// NEW_AND_OLD_IMAGES); returns the stream's ARN.
     pub async fn create_table_with_stream(&self, table: &str, view: &str) -> String {
+        self.create_keyed_table(table, &[("pk", "S", "HASH")], view).await
+    }
+
+    /// A table with the key attributes `keys` (name, attribute type, key type) and a stream of
+    /// `view`; returns the stream's ARN.
+    pub async fn create_keyed_table(&self, table: &str, keys: &[(&str, &str, &str)], view: &str) -> String {
+        let definitions: Vec<Value> = keys.iter().map(|(name, ty, _)| json!({"AttributeName": name, "AttributeType": ty})).collect();
+        let schema: Vec<Value> = keys.iter().map(|(name, _, key)| json!({"AttributeName": name, "KeyType": key})).collect();
         let r = self
             .call(
                 "CreateTable",
                 json!({
                     "TableName": table,
-                    "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}],
-                    "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
+                    "AttributeDefinitions": definitions,
+                    "KeySchema": schema,
                     "BillingMode": "PAY_PER_REQUEST",
                     "StreamSpecification": {"StreamEnabled": true, "StreamViewType": view}
                 }),
