@@ -5,8 +5,9 @@
 use crate::admin::{self, AdminState};
 use crate::checkpoint::embedded::EmbeddedStore;
 use crate::checkpoint::CheckpointStore;
-use crate::config::{Config, DestinationKind, FunctionConfig, MappingConfig, SourceConfig};
-use crate::destination::aws::AwsTarget;
+use crate::config::{Config, DestinationKind, FunctionConfig, MappingConfig};
+use crate::connectors;
+use crate::destination::aws::sdk_config;
 use crate::destination::file::FileDestination;
 use crate::destination::s3::S3Destination;
 use crate::destination::sns::SnsDestination;
@@ -19,7 +20,8 @@ use crate::invoke::Invoker;
 use crate::metrics::MappingMetrics;
 use crate::status::StatusRegistry;
 use crate::supervisor::{QueueMapping, StreamMapping};
-use esmd_api::{OrderedSource, QueueSource};
+use esmd_api::connector::{DestinationContext, OpenContext, OpenedSource};
+use esmd_api::StartFrom;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -45,12 +47,7 @@ pub fn check(cfg: &Config) -> Result<(), AppError> {
         if let Some(d) = m.on_failure_destination() {
             let supported = match d {
                 DestinationKind::File(_) | DestinationKind::Sqs { .. } | DestinationKind::Sns { .. } | DestinationKind::S3 { .. } => true,
-                #[cfg(feature = "kafka")]
-                DestinationKind::Kafka { .. } => true,
-                #[cfg(feature = "rabbitmq")]
-                DestinationKind::RabbitMq { .. } => true,
-                #[allow(unreachable_patterns)]
-                _ => false,
+                broker => connectors::destination(broker.kind()).is_some(),
             };
             if !supported {
                 return Err(unsupported_destination(m, d));
@@ -89,45 +86,21 @@ pub async fn shutdown_signal() {
 
 async fn destination(m: &MappingConfig) -> Result<Option<Arc<dyn Destination>>, AppError> {
     let Some(d) = m.on_failure_destination() else { return Ok(None) };
-    let endpoint_url = m.params.destination_config.as_ref().and_then(|d| d.on_failure.as_ref()).and_then(|f| f.endpoint_url.clone());
+    let on_failure = m.params.destination_config.as_ref().and_then(|d| d.on_failure.as_ref());
+    let endpoint_url = on_failure.and_then(|f| f.endpoint_url.as_deref());
     match d {
         DestinationKind::File(path) => Ok(Some(Arc::new(FileDestination::new(path)))),
         DestinationKind::Sqs { arn, region, account, queue } => {
-            let target = AwsTarget { region: Some(region.clone()), endpoint_url };
-            Ok(Some(Arc::new(SqsDestination::connect(&target, arn, account, queue).await)))
+            Ok(Some(Arc::new(SqsDestination::new(&sdk_config(Some(region), endpoint_url).await, arn, account, queue))))
         }
-        DestinationKind::Sns { arn, region, .. } => {
-            let target = AwsTarget { region: Some(region.clone()), endpoint_url };
-            Ok(Some(Arc::new(SnsDestination::connect(&target, arn).await)))
+        DestinationKind::Sns { arn, region, .. } => Ok(Some(Arc::new(SnsDestination::new(&sdk_config(Some(region), endpoint_url).await, arn)))),
+        DestinationKind::S3 { arn, bucket } => Ok(Some(Arc::new(S3Destination::new(&sdk_config(None, endpoint_url).await, arn, bucket, m.uuid)))),
+        broker => {
+            let connector = connectors::destination(broker.kind()).ok_or_else(|| unsupported_destination(m, broker))?;
+            let ctx = DestinationContext { mapping: &m.name, destination: broker, connection: on_failure.and_then(|f| f.connection.as_ref()), source: m.source.spec() };
+            let destination = connector.destination(ctx).await.map_err(|e| mapping_error(m, format!("destination_config.on_failure.destination: {e}")))?;
+            Ok(Some(destination))
         }
-        DestinationKind::S3 { arn, bucket } => {
-            let target = AwsTarget { region: None, endpoint_url };
-            Ok(Some(Arc::new(S3Destination::connect(&target, arn, bucket, m.uuid).await)))
-        }
-        // Validation made sure the source is Kafka: the topic is on the source's cluster.
-        #[cfg(feature = "kafka")]
-        DestinationKind::Kafka { topic } => match &m.source {
-            SourceConfig::Kafka(k) => {
-                let producer = esmd_kafka::FailureProducer::for_source(k).map_err(|e| mapping_error(m, format!("destination_config.on_failure.destination: {e}")))?;
-                Ok(Some(Arc::new(crate::destination::kafka::KafkaDestination::new(producer, topic.clone()))))
-            }
-            _ => Err(mapping_error(m, "destination_config.on_failure.destination: kafka destinations need a kafka source")),
-        },
-        #[cfg(feature = "rabbitmq")]
-        DestinationKind::RabbitMq { exchange, routing_key } => {
-            // Validation made sure there is a broker: the destination's own or the source's.
-            let own = m.params.destination_config.as_ref().and_then(|d| d.on_failure.as_ref()).and_then(|f| f.connection.clone());
-            let connection = match (own, &m.source) {
-                (Some(c), _) => c,
-                (None, SourceConfig::RabbitMq(r)) => r.connection(),
-                (None, _) => return Err(mapping_error(m, "destination_config.on_failure.connection: a rabbitmq destination needs a broker")),
-            };
-            let publisher = esmd_rabbitmq::Publisher::new(connection, format!("esmd:{}:on-failure", m.name));
-            Ok(Some(Arc::new(crate::destination::rabbitmq::RabbitMqDestination::new(publisher, exchange.clone(), routing_key.clone()))))
-        }
-        // Reached only in builds without the kafka or rabbitmq feature.
-        #[allow(unreachable_patterns)]
-        other => Err(unsupported_destination(m, other)),
     }
 }
 
@@ -160,108 +133,28 @@ async fn invoker(m: &MappingConfig) -> Result<Arc<dyn Invoker>, AppError> {
     }
 }
 
-enum Source {
-    Stream(Arc<dyn OrderedSource>),
-    Queue(Arc<dyn QueueSource>),
-}
-
-async fn source(cfg: &Config, m: &MappingConfig) -> Result<Source, AppError> {
-    Ok(match &m.source {
-        SourceConfig::Memory(s) => {
-            let log = esmd_memory::MemoryLog::new(esmd_memory::MemoryLogOptions {
-                stream_name: s.stream_name.clone(),
-                shards: s.shards,
-                region: cfg.aws.region.clone(),
-                account: cfg.aws.account.clone(),
-            });
-            if let Some(seed) = &s.seed {
-                for i in 0..seed.records {
-                    let key = format!("key-{}", i % seed.keys.max(1));
-                    let poison = seed.poison_every > 0 && i % seed.poison_every == seed.poison_every - 1;
-                    let mut data = if poison { b"poison".to_vec() } else { format!("{{\"n\":{i}}}").into_bytes() };
-                    data.resize(seed.record_bytes.max(data.len()), b' ');
-                    log.append(key.as_bytes(), data);
-                }
-            }
-            Source::Stream(Arc::new(log))
-        }
-        SourceConfig::MemoryQueue(q) => Source::Queue(Arc::new(esmd_memory::MemoryQueue::new(esmd_memory::MemoryQueueOptions {
-            name: q.queue_name.clone(),
-            visibility_timeout: Duration::from_secs(q.visibility_timeout_seconds),
-            fifo: q.fifo,
-            region: cfg.aws.region.clone(),
-            account: cfg.aws.account.clone(),
-        }))),
-        #[cfg(feature = "kafka")]
-        SourceConfig::Kafka(k) => {
+/// Opens the mapping's source through its connector.
+async fn source(cfg: &Config, m: &MappingConfig) -> Result<OpenedSource, AppError> {
+    let (starting_position, batch_size, maximum_concurrency) = match m.family() {
+        esmd_api::profile::Family::Stream => {
             let settings = m.stream_settings().map_err(|e| mapping_error(m, e))?;
-            let source = esmd_kafka::KafkaSource::new(esmd_kafka::KafkaOptions {
-                mapping: m.name.clone(),
-                config: (**k).clone(),
-                starting_position: settings.starting_position,
-            })
-            .map_err(|e| mapping_error(m, format!("source: {e}")))?;
-            Source::Stream(Arc::new(source))
+            (settings.starting_position, settings.batch.batch_size, 1)
         }
-        #[cfg(feature = "kinesis")]
-        SourceConfig::Kinesis(k) => {
-            let options = esmd_kinesis::KinesisOptions::new((**k).clone(), &cfg.aws.region, &cfg.aws.account);
-            Source::Stream(Arc::new(esmd_kinesis::kinesis_source(options).map_err(|e| mapping_error(m, e))?))
-        }
-        #[cfg(feature = "dynamodb-streams")]
-        SourceConfig::DynamoDbStreams(d) => {
-            let options = esmd_dynamodb_streams::DynamoDbStreamsOptions::new((**d).clone(), &cfg.aws.region);
-            Source::Stream(Arc::new(esmd_dynamodb_streams::dynamodb_streams_source(options).map_err(|e| mapping_error(m, e))?))
-        }
-        #[cfg(feature = "rabbitmq")]
-        SourceConfig::RabbitMq(r) => {
+        esmd_api::profile::Family::Queue => {
             let settings = m.queue_settings().map_err(|e| mapping_error(m, e))?;
-            let source = esmd_rabbitmq::RabbitMqSource::new(esmd_rabbitmq::RabbitMqOptions {
-                mapping: m.name.clone(),
-                config: (**r).clone(),
-                prefetch: rabbitmq_prefetch(&settings),
-                region: cfg.aws.region.clone(),
-                account: cfg.aws.account.clone(),
-            })
-            .map_err(|e| mapping_error(m, e))?;
-            Source::Queue(Arc::new(source))
+            (StartFrom::TrimHorizon, settings.batch.batch_size, settings.maximum_concurrency)
         }
-        #[cfg(feature = "sqs")]
-        SourceConfig::Sqs(q) => {
-            let settings = m.queue_settings().map_err(|e| mapping_error(m, e))?;
-            let source = esmd_sqs::SqsSource::connect(esmd_sqs::SqsOptions { config: (**q).clone(), maximum_concurrency: settings.maximum_concurrency })
-                .await
-                .map_err(|e| mapping_error(m, e))?;
-            warn_short_visibility(m, source.visibility_timeout());
-            Source::Queue(Arc::new(source))
-        }
-    })
-}
-
-/// A queue whose visibility timeout is shorter than the function's timeout hands a message to
-/// another consumer while the function may still run (AWS refuses such mappings; esmd extends
-/// the visibility of running batches, so it only warns).
-#[cfg(feature = "sqs")]
-fn warn_short_visibility(m: &MappingConfig, visibility: Option<Duration>) {
-    let function_timeout = Duration::from_secs(m.function.timeout_seconds());
-    if let Some(v) = visibility.filter(|v| *v < function_timeout) {
-        tracing::warn!(
-            mapping = %m.name,
-            visibility_timeout_s = v.as_secs(),
-            function_timeout_s = function_timeout.as_secs(),
-            "the queue's visibility timeout is shorter than the function timeout: esmd extends it while batches run, but other consumers of the queue may see duplicates; AWS recommends 6 × the function timeout"
-        );
-    }
-}
-
-/// Enough unacked messages for every batch that may run at once plus one being gathered, and
-/// no more: the broker keeps the rest for other consumers (AMQP caps prefetch at 65535).
-/// The extra batch is room for acks that wait for an earlier batch (the RabbitMQ source sends
-/// them together, as one frame) and lets the next batch gather while every slot runs.
-#[cfg(feature = "rabbitmq")]
-pub fn rabbitmq_prefetch(settings: &crate::engine::settings::QueueSettings) -> u16 {
-    let wanted = settings.batch.batch_size.saturating_mul(settings.maximum_concurrency.max(1).saturating_add(1));
-    u16::try_from(wanted).unwrap_or(u16::MAX)
+    };
+    let ctx = OpenContext {
+        mapping: m.name.clone(),
+        region: cfg.aws.region.clone(),
+        account: cfg.aws.account.clone(),
+        starting_position,
+        batch_size,
+        maximum_concurrency,
+        function_timeout: Duration::from_secs(m.function.timeout_seconds()),
+    };
+    m.source.spec().open(&ctx).await.map_err(|e| mapping_error(m, e))
 }
 
 /// What [`start`] can change for a run that is not a service (`esmd drain`).
@@ -317,13 +210,9 @@ pub async fn start(cfg: &Config, options: StartOptions) -> Result<Running, AppEr
             patterns => Some(Arc::new(esmd_filter::FilterCriteria::compile(&patterns).map_err(|e| mapping_error(m, format!("filter_criteria: {e}")))?)),
         };
         let source = source(cfg, m).await?;
-        let kind = match &source {
-            Source::Stream(s) => s.kind(),
-            Source::Queue(q) => q.kind(),
-        };
-        let encoder = match &source {
-            Source::Stream(s) => s.encoder(),
-            Source::Queue(q) => q.encoder(),
+        let (kind, encoder) = match &source {
+            OpenedSource::Stream(s) => (s.kind(), s.encoder()),
+            OpenedSource::Queue(q) => (q.kind(), q.encoder()),
         };
         let metrics = MappingMetrics::new(&m.name, kind);
         let ctx = Arc::new(MappingCtx {
@@ -337,11 +226,11 @@ pub async fn start(cfg: &Config, options: StartOptions) -> Result<Running, AppEr
             shutdown: stop.child_token(),
         });
         match source {
-            Source::Stream(source) => {
+            OpenedSource::Stream(source) => {
                 let settings = m.stream_settings().map_err(|e| mapping_error(m, e))?;
                 tasks.spawn(StreamMapping { ctx, settings: Arc::new(settings), source, store: store.clone() }.run());
             }
-            Source::Queue(source) => {
+            OpenedSource::Queue(source) => {
                 let mut settings = m.queue_settings().map_err(|e| mapping_error(m, e))?;
                 if let Some(wait) = options.receive_wait {
                     settings.receive_wait = wait;

@@ -1,9 +1,10 @@
 //! `esmd demo`: everything in one process, no servers needed.
 //!
 //! A backlog over several shards, with a few poison records the function rejects and a few
-//! records older than the mapping's maximum age, sits in an embedded Kafka (librdkafka's mock
-//! cluster, read through the real consumer-group path) or, with `--source memory`, in an
-//! in-memory Kinesis-shaped stream. A local HTTP function receives AWS-shaped events. The
+//! records older than the mapping's maximum age, sits in a source that runs in process: an
+//! embedded Kafka (librdkafka's mock cluster, read through the real consumer-group path) or,
+//! with `--source memory`, an in-memory Kinesis-shaped stream. Each comes from its connector's
+//! embedded backlog. A local HTTP function receives AWS-shaped events. The
 //! mapping runs with parallelization, bisection, retries, a maximum record age and a file
 //! destination; the demo prints what happened.
 
@@ -19,9 +20,9 @@ use crate::supervisor::StreamMapping;
 use axum::body::Bytes as BodyBytes;
 use axum::http::StatusCode;
 use base64::Engine as _;
+use crate::connectors;
+use esmd_api::connector::{BacklogRecord, EmbeddedBacklog};
 use esmd_api::time::now_ms;
-use esmd_api::OrderedSource;
-use esmd_memory::{MemoryLog, MemoryLogOptions};
 use std::collections::BTreeMap;
 use std::fmt;
 use std::future::Future;
@@ -31,29 +32,45 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
-/// Where the demo's backlog lives.
-#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum DemoSource {
-    /// An embedded Kafka cluster (librdkafka's mock), read by a consumer group.
-    #[cfg(feature = "kafka")]
-    Kafka,
-    /// An in-memory, Kinesis-shaped stream.
-    Memory,
+/// Where the demo's backlog lives: a source type whose connector can run it in process.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DemoSource(&'static str);
+
+impl DemoSource {
+    /// `kafka` (an embedded cluster read by a consumer group), `memory` (an in-memory
+    /// Kinesis-shaped stream); `None` when this build cannot embed that source.
+    pub fn named(name: &str) -> Option<DemoSource> {
+        connectors::embedded().into_iter().find(|n| *n == name).map(DemoSource)
+    }
+
+    pub fn name(self) -> &'static str {
+        self.0
+    }
+
+    /// `--source`'s values, with the sources this build can embed listed in `--help`.
+    fn parser() -> impl clap::builder::TypedValueParser<Value = DemoSource> {
+        use clap::builder::TypedValueParser;
+        clap::builder::PossibleValuesParser::new(connectors::embedded()).try_map(|name| DemoSource::named(&name).ok_or_else(|| format!("{name}: not an embedded source")))
+    }
 }
 
 impl Default for DemoSource {
+    /// A broker's consumer group when the build has one, else the in-memory stream.
     fn default() -> Self {
-        #[cfg(feature = "kafka")]
-        return DemoSource::Kafka;
-        #[cfg(not(feature = "kafka"))]
-        return DemoSource::Memory;
+        DemoSource(connectors::embedded().first().copied().unwrap_or("memory"))
+    }
+}
+
+impl fmt::Display for DemoSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.0)
     }
 }
 
 #[derive(clap::Args, Clone, Debug)]
 pub struct DemoOptions {
     /// Where the backlog lives.
-    #[arg(long, value_enum, default_value_t = DemoSource::default())]
+    #[arg(long, value_parser = DemoSource::parser(), default_value_t = DemoSource::default())]
     pub source: DemoSource,
     /// Records in the backlog.
     #[arg(long, default_value_t = 5000)]
@@ -202,11 +219,7 @@ pub async fn run(opts: DemoOptions, interrupt: impl Future<Output = ()> + Send +
     let _ = std::fs::remove_file(&failure_file);
 
     let mut report = DemoReport { records: opts.records, shards: opts.shards.max(1), failure_file: failure_file.clone(), ..Default::default() };
-    let backlog = match opts.source {
-        #[cfg(feature = "kafka")]
-        DemoSource::Kafka => kafka_backlog(&opts, &mut report).await?,
-        DemoSource::Memory => memory_backlog(&opts, &mut report)?,
-    };
+    let backlog = backlog(&opts, &mut report).await?;
     let last_by_shard = backlog.last_by_shard.clone();
 
     // The function.
@@ -254,11 +267,11 @@ pub async fn run(opts: DemoOptions, interrupt: impl Future<Output = ()> + Send +
     let ctx = Arc::new(MappingCtx {
         name: "demo".into(),
         invoker: Arc::new(invoker),
-        encoder: backlog.source.encoder(),
+        encoder: backlog.embedded.source.encoder(),
         destination: Some(Arc::new(FileDestination::new(&failure_file))),
         filter: None,
-        metrics: MappingMetrics::new("demo", backlog.source.kind()),
-        status: registry.mapping("demo", backlog.source.kind()),
+        metrics: MappingMetrics::new("demo", backlog.embedded.source.kind()),
+        status: registry.mapping("demo", backlog.embedded.source.kind()),
         shutdown: stop.child_token(),
     });
     let settings = StreamSettings {
@@ -271,7 +284,7 @@ pub async fn run(opts: DemoOptions, interrupt: impl Future<Output = ()> + Send +
         ..Default::default()
     };
     let started = Instant::now();
-    let mapping = StreamMapping { ctx: ctx.clone(), settings: Arc::new(settings), source: backlog.source.clone(), store: Arc::new(store) };
+    let mapping = StreamMapping { ctx: ctx.clone(), settings: Arc::new(settings), source: backlog.embedded.source.clone(), store: Arc::new(store) };
     let running = tokio::spawn(mapping.run());
 
     // Wait until every shard's checkpoint reaches its last record.
@@ -333,11 +346,9 @@ pub async fn run(opts: DemoOptions, interrupt: impl Future<Output = ()> + Send +
 
 /// The demo's backlog, and what it needs to stay alive.
 struct Backlog {
-    source: Arc<dyn OrderedSource>,
+    embedded: EmbeddedBacklog,
     /// The last position written to each shard: the demo is done when every checkpoint is there.
     last_by_shard: BTreeMap<String, String>,
-    #[cfg(feature = "kafka")]
-    _kafka: Option<esmd_kafka::mock::EmbeddedKafka>,
 }
 
 fn is_poison(opts: &DemoOptions, i: usize) -> bool {
@@ -350,82 +361,28 @@ fn demo_record(opts: &DemoOptions, i: usize) -> (String, Vec<u8>) {
     (key, data.into_bytes())
 }
 
-fn memory_backlog(opts: &DemoOptions, report: &mut DemoReport) -> Result<Backlog, DemoError> {
-    let setup = |what: &str, e: &dyn fmt::Display| DemoError::Setup(format!("{what}: {e}"));
-    report.source = "an in-memory stream".into();
-    let log = MemoryLog::new(MemoryLogOptions { stream_name: "esmd-demo".into(), shards: opts.shards.max(1), ..Default::default() });
-    let mut last_by_shard = BTreeMap::new();
+/// The records, written through the chosen source's connector.
+async fn backlog(opts: &DemoOptions, report: &mut DemoReport) -> Result<Backlog, DemoError> {
+    let setup = |e: String| DemoError::Setup(format!("{} backlog: {e}", opts.source));
+    let connector = connectors::source(opts.source.name()).ok_or_else(|| setup("no such connector in this build".into()))?;
     let two_hours_ago = now_ms() - 2 * 3600 * 1000;
-    for i in 0..opts.records {
-        let (key, data) = demo_record(opts, i);
-        let expired = i < opts.expired;
-        let (shard, pos) = if expired {
-            let shard = log.shards()[i % opts.shards.max(1)].clone();
-            let pos = log.append_to(&shard, key.as_bytes(), data, Some(two_hours_ago)).map_err(|e| setup("append", &e))?;
-            (shard, pos)
-        } else {
-            log.append(key.as_bytes(), data)
-        };
-        if is_poison(opts, i) {
-            report.poison_written.push(pos.to_string());
-        }
-        if expired {
-            report.expired_written.push(pos.to_string());
-        }
-        last_by_shard.insert(shard.to_string(), pos.to_string());
-    }
-    Ok(Backlog {
-        source: Arc::new(log),
-        last_by_shard,
-        #[cfg(feature = "kafka")]
-        _kafka: None,
-    })
-}
-
-/// Records go round-robin over the partitions, so each partition's offsets are known without
-/// asking the cluster.
-#[cfg(feature = "kafka")]
-async fn kafka_backlog(opts: &DemoOptions, report: &mut DemoReport) -> Result<Backlog, DemoError> {
-    let setup = |what: &str, e: &dyn fmt::Display| DemoError::Setup(format!("{what}: {e}"));
-    const TOPIC: &str = "esmd-demo";
-    let partitions = opts.shards.max(1);
-    report.source = "an embedded Kafka topic".into();
-    let kafka = esmd_kafka::mock::EmbeddedKafka::start(1).map_err(|e| setup("embedded kafka", &e))?;
-    kafka.create_topic(TOPIC, partitions as i32).map_err(|e| setup("embedded kafka", &e))?;
-    let producer = kafka.producer().map_err(|e| setup("embedded kafka", &e))?;
-    let two_hours_ago = now_ms() - 2 * 3600 * 1000;
-    let mut next = vec![0i64; partitions];
+    let records: Vec<BacklogRecord> = (0..opts.records)
+        .map(|i| {
+            let (key, data) = demo_record(opts, i);
+            BacklogRecord { key, data, timestamp_ms: (i < opts.expired).then_some(two_hours_ago) }
+        })
+        .collect();
+    let embedded = connector.embedded_backlog(opts.shards.max(1), &records).ok_or_else(|| setup("this source cannot run in process".into()))?.await.map_err(setup)?;
+    report.source = embedded.description.into();
     let mut last_by_shard = BTreeMap::new();
-    for i in 0..opts.records {
-        let (key, data) = demo_record(opts, i);
-        let p = i % partitions;
-        let expired = i < opts.expired;
-        producer
-            .enqueue(TOPIC, Some(p as i32), Some(key.as_bytes()), &data, expired.then_some(two_hours_ago))
-            .await
-            .map_err(|e| setup("seeding the backlog", &e))?;
-        let shard = esmd_kafka::partition_name(TOPIC, p as i32);
-        let offset = next[p];
-        next[p] += 1;
+    for (i, p) in embedded.positions.iter().enumerate() {
         if is_poison(opts, i) {
-            report.poison_written.push(format!("{shard}@{offset}"));
+            report.poison_written.push(p.label.clone());
         }
-        if expired {
-            report.expired_written.push(format!("{shard}@{offset}"));
+        if i < opts.expired {
+            report.expired_written.push(p.label.clone());
         }
-        last_by_shard.insert(shard, offset.to_string());
+        last_by_shard.insert(p.shard.clone(), p.position.clone());
     }
-    let flushing = producer.clone();
-    tokio::task::spawn_blocking(move || flushing.flush(Duration::from_secs(60)))
-        .await
-        .map_err(|e| setup("seeding the backlog", &e))?
-        .map_err(|e| setup("seeding the backlog", &e))?;
-    let config: esmd_kafka::KafkaSourceConfig = serde_json::from_value(serde_json::json!({
-        "bootstrap_servers": kafka.bootstrap_servers().split(',').collect::<Vec<_>>(),
-        "topic": TOPIC,
-    }))
-    .map_err(|e| setup("kafka source", &e))?;
-    let source = esmd_kafka::KafkaSource::new(esmd_kafka::KafkaOptions { mapping: "demo".into(), config, starting_position: esmd_api::StartFrom::TrimHorizon })
-        .map_err(|e| setup("kafka source", &e))?;
-    Ok(Backlog { source: Arc::new(source), last_by_shard, _kafka: Some(kafka) })
+    Ok(Backlog { embedded, last_by_shard })
 }

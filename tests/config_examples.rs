@@ -84,7 +84,7 @@ fn memory_examples_load() {
 fn quickstart_is_a_memory_stream_into_an_http_function_with_a_file_destination() {
     let cfg = load(&root().join("config/quickstart.toml"), &|_| None).unwrap();
     let m = &cfg.mappings[0];
-    assert!(matches!(m.source, esmd::config::SourceConfig::Memory(_)));
+    assert!(m.source.downcast::<esmd_memory::MemorySource>().is_some());
     assert!(matches!(m.function, esmd::config::FunctionConfig::Http(_)));
     assert_eq!(m.on_failure_destination().map(|d| d.kind()), Some("file"));
     assert!(cfg.admin.listen.ip().is_loopback());
@@ -141,7 +141,7 @@ fn kafka_example_caps_infinite_retries_with_a_destination_at_ten() {
     assert_eq!(m.stream_settings().unwrap().maximum_retry_attempts, Some(10), "AWS caps -1 at 10 for Kafka with a destination");
     m.params.destination_config = None;
     assert_eq!(m.stream_settings().unwrap().maximum_retry_attempts, None);
-    let esmd::config::SourceConfig::Kafka(k) = &m.source else { panic!("kafka") };
+    let Some(k) = m.source.downcast::<esmd_kafka::KafkaSourceConfig>() else { panic!("kafka") };
     assert_eq!(k.group_id(&m.name), "esmd-orders");
 }
 

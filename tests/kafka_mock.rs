@@ -224,7 +224,7 @@ async fn poison_and_expired_records_reach_the_kafka_destination_and_are_committe
     let stop = tokio_util::sync::CancellationToken::new();
     let mut ctx = common::ctx(&f.url(), esmd_api::OrderedSource::encoder(&*src), &dir.path().join("unused"), &registry, &stop);
     let producer = esmd_kafka::FailureProducer::with_properties(vec![("bootstrap.servers".into(), bs.clone())]).unwrap();
-    ctx.destination = Some(Arc::new(esmd::destination::kafka::KafkaDestination::new(producer, "p-dlq".into())));
+    ctx.destination = Some(Arc::new(esmd_kafka::KafkaDestination::new(producer, "p-dlq".into())));
     let store = Arc::new(esmd::checkpoint::embedded::EmbeddedStore::open(&dir.path().join("c.redb")).unwrap());
     let handle = tokio::spawn(esmd::supervisor::StreamMapping { ctx: Arc::new(ctx), settings: Arc::new(settings), source: src, store }.run());
 

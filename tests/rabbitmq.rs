@@ -7,7 +7,7 @@ mod common;
 mod support;
 
 use common::{ctx, queue_settings, Mapping};
-use esmd::destination::rabbitmq::RabbitMqDestination;
+use esmd_rabbitmq::RabbitMqDestination;
 use esmd::engine::settings::{QueueExhausted, QueueSettings};
 use esmd::status::StatusRegistry;
 use esmd::supervisor::QueueMapping;
@@ -32,7 +32,7 @@ fn config(queue: &str, extra: Value) -> RabbitMqSourceConfig {
 
 fn source_with(config: RabbitMqSourceConfig, settings: &QueueSettings) -> Arc<RabbitMqSource> {
     // What `esmd run` uses for these settings.
-    let prefetch = esmd::app::rabbitmq_prefetch(settings);
+    let prefetch = esmd_rabbitmq::prefetch(settings.batch.batch_size, settings.maximum_concurrency);
     Arc::new(RabbitMqSource::new(RabbitMqOptions { mapping: "m".into(), config, prefetch, region: "us-east-1".into(), account: "123456789012".into() }).expect("source"))
 }
 
@@ -284,7 +284,7 @@ async fn broker_restart_mid_drain_loses_nothing() {
     let f = FunctionServer::start(handler).await;
     let dir = tempfile::tempdir().unwrap();
     let settings = queue_settings(100, 4);
-    let prefetch = usize::from(esmd::app::rabbitmq_prefetch(&settings));
+    let prefetch = usize::from(esmd_rabbitmq::prefetch(settings.batch.batch_size, settings.maximum_concurrency));
     let source = source_with(config(&q, json!({})), &settings);
     let m = start(source.clone(), &f.url(), settings, dir.path(), |_| {});
     wait_for("the drain to start", Duration::from_secs(30), || seen.lock().unwrap().len() >= 2_000).await;

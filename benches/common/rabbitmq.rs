@@ -125,7 +125,7 @@ async fn esmd(queue: &str, n: usize, batch_size: usize, concurrency: usize) -> D
         ..Default::default()
     };
     // What `esmd run` would use for these settings.
-    let prefetch = esmd::app::rabbitmq_prefetch(&settings);
+    let prefetch = esmd_rabbitmq::prefetch(settings.batch.batch_size, settings.maximum_concurrency);
     let source = Arc::new(RabbitMqSource::new(RabbitMqOptions { mapping: queue.into(), config, prefetch, region: "us-east-1".into(), account: "000000000000".into() }).expect("source"));
     let registry = StatusRegistry::default();
     let stop = CancellationToken::new();

@@ -66,24 +66,15 @@ fn render(problems: &[Problem]) -> String {
 }
 
 /// A problem before it is attributed: `path` is the absolute key path (`mappings[2].batch_size`)
-/// from which the mapping, the relative key and the line are worked out at the end.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct Issue {
-    pub path: String,
-    pub message: String,
-}
+/// from which the mapping, the relative key and the line are worked out at the end. The same
+/// type the connectors report their sections' problems with (paths relative to the mapping).
+pub(crate) use esmd_api::config::ConfigIssue as Issue;
 
-impl Issue {
-    pub fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
-        Issue { path: path.into(), message: message.into() }
-    }
-
-    /// The same issue with `base` put in front of its path (a mapping's issues are found with
-    /// paths relative to the mapping).
-    pub fn rebase(mut self, base: &str) -> Self {
-        self.path = super::parse::join(base, &self.path);
-        self
-    }
+/// `issue` with `base` put in front of its path (a mapping's issues are found with paths
+/// relative to the mapping).
+pub(crate) fn rebase(mut issue: Issue, base: &str) -> Issue {
+    issue.path = super::parse::join(base, &issue.path);
+    issue
 }
 
 /// Splits `mappings[3].source.shards` into `(Some(3), "source.shards")`.

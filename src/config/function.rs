@@ -3,7 +3,7 @@
 use super::error::Issue;
 use super::parse::{deserialize_at, join, keyed, split_tagged};
 use super::secret::Secret;
-use super::validate::range;
+use esmd_api::config::range;
 use serde::Deserialize;
 use serde_json::Value;
 use std::collections::BTreeMap;

@@ -4,7 +4,7 @@
 use super::error::{split_mapping, ConfigError, Issue, Problem};
 use super::mapping::parse_mapping;
 use super::parse::{self, deserialize_at, Document};
-use super::validate::range;
+use esmd_api::config::range;
 use super::{env, AdminConfig, AwsConfig, CheckpointConfig, Config, Format, LogConfig};
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
@@ -314,8 +314,8 @@ mod tests {
     #[test]
     fn planned_sources_say_so_and_still_check_parameters() {
         // Whichever connector is still planned in this build (none once every one has landed).
-        let Some(planned) = crate::config::source::planned().first().copied() else { return };
-        let is_stream = crate::config::SourceProfile::planned(planned).is_some_and(|p| p.family == crate::config::Family::Stream);
+        let Some(planned) = crate::connectors::planned().first().copied() else { return };
+        let is_stream = crate::connectors::planned_profile(planned).is_some_and(|p| p.family == crate::config::Family::Stream);
         let line3 = if is_stream { "starting_position = \"LATEST\"" } else { "enabled = true" };
         let text = format!("[[mappings]]\nname = \"k\"\n{line3}\nbatch_size = 0\nsource = {{ type = \"{planned}\", stream_arn = \"a\" }}\nfunction = {{ type = \"http\", url = \"http://x/\" }}\n");
         let p = err(&text);

@@ -9,31 +9,35 @@
 //! Every problem is collected and reported at once, each naming the mapping, the key path, the
 //! allowed range and (TOML) the line.
 //!
-//! Layout: `parse` (text → JSON tree with lines), `env` (interpolation), `load` (the pipeline),
-//! `mapping`, `source`, `function`, `destination` (the types), `validate` (the rules),
-//! `secret`, `error`.
+//! Layout, leaves first: `error`, `parse` (text → JSON tree with lines), `env`
+//! (interpolation), `secret`; then the types `params` (AWS's parameters), `function`,
+//! `source` (handed to its connector); `validate` (the rules across them); `mapping` (a
+//! mapping, its resolved settings); `load` (the pipeline). Each module uses only those before
+//! it; the checks every section shares (`range`, `check_name`) are `esmd_api::config`'s.
 
-mod destination;
 mod env;
 mod error;
 mod function;
 mod load;
 mod mapping;
+mod params;
 mod parse;
 mod secret;
 mod source;
 mod validate;
 
-pub use destination::DestinationKind;
 pub use env::{interpolate, EnvError};
 pub use error::{ConfigError, Problem};
+pub use esmd_api::destination::DestinationKind;
+pub use esmd_api::profile::{Family, SourceProfile};
 pub use function::{FunctionConfig, HttpFunction, LambdaFunction, MAX_TIMEOUT_SECONDS};
-pub use mapping::{
-    derived_uuid, DestinationConfig, FilterConfig, FilterCriteriaConfig, FilterPattern, FunctionResponseType, MappingConfig,
-    MappingParams, OnExhausted, OnFailureConfig, ScalingConfig, StartingPosition, StartingPositionTimestamp,
+pub use mapping::{derived_uuid, MappingConfig};
+pub use params::{
+    DestinationConfig, FilterConfig, FilterCriteriaConfig, FilterPattern, FunctionResponseType, MappingParams, OnExhausted, OnFailureConfig,
+    ScalingConfig, StartingPosition, StartingPositionTimestamp,
 };
 pub use secret::Secret;
-pub use source::{Family, MemoryQueueSource, MemorySource, Seed, SourceConfig, SourceProfile};
+pub use source::SourceConfig;
 
 use serde::Deserialize;
 use std::net::{Ipv4Addr, SocketAddr};

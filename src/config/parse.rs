@@ -43,19 +43,7 @@ fn parent(path: &str) -> Option<&str> {
     Some(&path[..cut])
 }
 
-/// Appends a key to a path: `join("a", "b") == "a.b"`, `join("", "b") == "b"`,
-/// `join("a", "[0]") == "a[0]"`.
-pub(crate) fn join(base: &str, key: &str) -> String {
-    if base.is_empty() {
-        key.to_string()
-    } else if key.is_empty() {
-        base.to_string()
-    } else if key.starts_with('[') {
-        format!("{base}{key}")
-    } else {
-        format!("{base}.{key}")
-    }
-}
+pub(crate) use esmd_api::config::join;
 
 /// Parses `text`. A syntax error is fatal (nothing after it can be trusted); problems with
 /// single values (a TOML number too large for JSON) are returned beside the document.
@@ -169,24 +157,13 @@ fn toml_value(
 /// exact key that failed: serde_path_to_error tracks the way down, and an unknown key (which
 /// serde reports on its table) gets its own name appended.
 pub(crate) fn deserialize_at<T: DeserializeOwned>(value: Value, at: &str) -> Result<T, Issue> {
-    serde_path_to_error::deserialize::<_, T>(value).map_err(|e| {
-        let mut path = at.to_string();
-        for segment in e.path().iter() {
-            match segment {
-                serde_path_to_error::Segment::Seq { index } => path = join(&path, &format!("[{index}]")),
-                serde_path_to_error::Segment::Map { key } => path = join(&path, key),
-                serde_path_to_error::Segment::Enum { variant } => path = join(&path, variant),
-                serde_path_to_error::Segment::Unknown => {}
-            }
-        }
-        let message = e.into_inner().to_string();
-        if let Some(unknown) = unknown_field(&message) {
-            if !path.ends_with(unknown) {
-                path = join(&path, unknown);
-            }
-        }
-        keyed(&path, message)
-    })
+    esmd_api::config::from_table::<T>(value).map_err(|e| table_error(at, e))
+}
+
+/// A connector's (or our own) deserialization error inside the table at `at`.
+pub(crate) fn table_error(at: &str, e: esmd_api::config::TableError) -> Issue {
+    let path = esmd_api::config::error_path(at, &e);
+    keyed(&path, e.into_inner())
 }
 
 /// Splits a `type`-selected table (`[mappings.source]`, `[mappings.function]`) into its type
@@ -205,12 +182,6 @@ pub(crate) fn split_tagged(value: Value, at: &str, default: Option<&str>) -> Res
         },
     };
     Ok((type_name, Value::Object(map)))
-}
-
-/// `unknown field `foo`, expected ...` → `foo` (serde's wording, stable across versions).
-fn unknown_field(message: &str) -> Option<&str> {
-    let rest = message.strip_prefix("unknown field `")?;
-    Some(&rest[..rest.find('`')?])
 }
 
 /// An issue whose message starts with the key, relative to its mapping.

@@ -4,25 +4,12 @@
 
 use super::error::Issue;
 use super::function::FunctionConfig;
-use super::mapping::{MappingParams, OnExhausted, StartingPosition};
-#[cfg(any(feature = "kafka", feature = "rabbitmq"))]
-use super::destination::DestinationKind;
-use super::source::{Family, SourceConfig, SourceProfile};
+use super::params::{MappingParams, OnExhausted, StartingPosition};
+use super::source::SourceConfig;
 use crate::engine::settings::MAX_PAYLOAD_BYTES;
+use esmd_api::profile::{Family, SourceProfile};
 
-/// `key = value is out of range (lo–hi)` unless `lo <= value <= hi`.
-pub(crate) fn range(issues: &mut Vec<Issue>, key: &str, value: i128, lo: i128, hi: i128) {
-    if !(lo..=hi).contains(&value) {
-        issues.push(Issue::new(key, format!("{key} = {value} is out of range ({lo}–{hi})")));
-    }
-}
-
-/// A name of 1..=max characters, each accepted by `allowed` (`described` for the message).
-pub(crate) fn check_name(issues: &mut Vec<Issue>, key: &str, value: &str, max: usize, described: &str, allowed: impl Fn(char) -> bool) {
-    if value.is_empty() || value.chars().count() > max || !value.chars().all(allowed) {
-        issues.push(Issue::new(key, format!("{key} = {value:?} is not a valid name (1–{max} characters of [{described}])")));
-    }
-}
+pub(crate) use esmd_api::config::{check_name, range};
 
 /// The keys that only make sense for ordered logs.
 const STREAM_ONLY: &[&str] = &[
@@ -206,10 +193,7 @@ fn queue_rules(issues: &mut Vec<Issue>, p: &MappingParams, profile: &SourceProfi
             format!("{key} applies only to stream sources (kinesis, dynamodb_streams, kafka, memory); source type {t:?} is a queue"),
         ));
     }
-    #[cfg(feature = "rabbitmq")]
-    let ordered = matches!(source, Some(SourceConfig::RabbitMq(r)) if r.ordered);
-    #[cfg(not(feature = "rabbitmq"))]
-    let ordered = source.is_some() && false;
+    let ordered = source.is_some_and(|s| s.spec().ordered());
     if let Some(concurrency) = p.scaling_config.as_ref().and_then(|s| s.maximum_concurrency) {
         if ordered {
             issues.push(Issue::new(
@@ -272,37 +256,12 @@ fn filters(issues: &mut Vec<Issue>, p: &MappingParams) {
 
 fn destination(issues: &mut Vec<Issue>, p: &MappingParams, profile: &SourceProfile, source: Option<&SourceConfig>) {
     let Some(destination) = p.on_failure_destination() else { return };
-    // AWS blocks the loop a failed record would go round.
-    #[cfg(feature = "kafka")]
-    if let (DestinationKind::Kafka { topic }, Some(SourceConfig::Kafka(k))) = (destination, source) {
-        if *topic == k.topic {
-            issues.push(Issue::new(
-                "destination_config.on_failure.destination",
-                format!("destination_config.on_failure.destination = \"{destination}\" is the source topic; failed records would come back forever"),
-            ));
-        }
+    let connection = p.destination_config.as_ref().and_then(|d| d.on_failure.as_ref()).and_then(|f| f.connection.as_ref());
+    // The brokers' own rules: a connection's keys, loops back into the source.
+    for connector in crate::connectors::with_destinations() {
+        issues.extend(connector.check_destination(destination, connection, source.map(SourceConfig::spec)));
     }
-    #[cfg(feature = "rabbitmq")]
-    let has_connection = {
-        let connection = p.destination_config.as_ref().and_then(|d| d.on_failure.as_ref()).and_then(|f| f.connection.as_ref());
-        if let Some(c) = connection {
-            issues.extend(c.validate("destination_config.on_failure.connection").into_iter().map(|i| Issue::new(&i.path, i.message)));
-        }
-        // The default exchange routes by queue name: publishing to the source queue on the
-        // source's broker would feed failed messages back in forever.
-        if let (DestinationKind::RabbitMq { exchange, routing_key }, Some(SourceConfig::RabbitMq(r))) = (destination, source) {
-            let same_broker = connection.is_none_or(|c| c.uri == r.uri && c.virtual_host == r.virtual_host);
-            if exchange.is_empty() && *routing_key == r.queue && same_broker {
-                issues.push(Issue::new(
-                    "destination_config.on_failure.destination",
-                    format!("destination_config.on_failure.destination = \"{destination}\" is the source queue; failed messages would come back forever"),
-                ));
-            }
-        }
-        connection.is_some()
-    };
-    #[cfg(not(feature = "rabbitmq"))]
-    let has_connection = false;
+    let has_connection = connection.is_some();
     let kind = destination.kind();
     if let Some(url) = p.destination_config.as_ref().and_then(|d| d.on_failure.as_ref()).and_then(|f| f.endpoint_url.as_deref()) {
         if matches!(kind, "sqs" | "sns" | "s3") {
@@ -320,7 +279,6 @@ fn destination(issues: &mut Vec<Issue>, p: &MappingParams, profile: &SourceProfi
             format!("destination_config.on_failure.connection applies only to rabbitmq:// destinations (this one is {kind})"),
         ));
     }
-    let _ = source;
     if kind == "rabbitmq" && profile.broker_destination != Some(kind) && !has_connection {
         issues.push(Issue::new(
             "destination_config.on_failure.destination",

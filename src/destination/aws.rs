@@ -1,48 +1,19 @@
 //! What the AWS destinations (`arn:aws:sqs`, `arn:aws:sns`, `arn:aws:s3`) share: the SDK
-//! configuration (credentials from the default chain, the region of the ARN, an optional
-//! endpoint override for emulators) and fitting a failure record under a message size limit.
+//! configuration (built by `esmd_aws`: credentials from the default chain, the region of the
+//! ARN, an optional endpoint override for emulators) and fitting a failure record under a
+//! message size limit.
 
-use aws_config::{BehaviorVersion, Region, SdkConfig};
+use esmd_aws::{AwsClientConfig, SdkConfig};
 use serde_json::Value;
 
 /// Region used when neither the ARN (S3 ARNs have none), the SDK chain nor the config names
 /// one: emulators accept any region, and so does S3's global endpoint.
 const FALLBACK_REGION: &str = "us-east-1";
 
-/// Where an AWS destination is reached.
-#[derive(Clone, Debug, Default)]
-pub struct AwsTarget {
-    /// The ARN's region; `None` for S3.
-    pub region: Option<String>,
-    /// `destination_config.on_failure.endpoint_url`: LocalStack, moto.
-    pub endpoint_url: Option<String>,
-}
-
-impl AwsTarget {
-    /// Credentials from the SDK's default chain (environment, profile, SSO, instance role).
-    pub async fn load(&self) -> SdkConfig {
-        let mut loader = aws_config::defaults(BehaviorVersion::latest());
-        if let Some(region) = &self.region {
-            loader = loader.region(Region::new(region.clone()));
-        }
-        let sdk = loader.load().await;
-        self.apply(sdk)
-    }
-
-    /// `sdk` with this target's region and endpoint (tests pass dummy credentials this way).
-    pub fn apply(&self, sdk: SdkConfig) -> SdkConfig {
-        let has_region = sdk.region().is_some();
-        let mut builder = sdk.into_builder();
-        if let Some(region) = &self.region {
-            builder = builder.region(Region::new(region.clone()));
-        } else if !has_region {
-            builder = builder.region(Region::new(FALLBACK_REGION));
-        }
-        if let Some(url) = &self.endpoint_url {
-            builder = builder.endpoint_url(url);
-        }
-        builder.build()
-    }
+/// The SDK configuration of an AWS destination: credentials from the default chain, the ARN's
+/// `region` (none for S3), `destination_config.on_failure.endpoint_url` for emulators.
+pub async fn sdk_config(region: Option<&str>, endpoint_url: Option<&str>) -> SdkConfig {
+    AwsClientConfig::new(region.map(str::to_owned), endpoint_url.map(str::to_owned)).load_or(FALLBACK_REGION).await
 }
 
 /// The failure record as JSON of at most `limit` bytes. Records over the limit (an SQS batch

@@ -1,48 +1,13 @@
-//! On-failure destinations: where a batch goes when esmd gives up on it.
+//! On-failure destinations: where a batch goes when esmd gives up on it. The trait and the
+//! failure are `esmd_api::destination`'s; this module holds the destinations any mapping can
+//! use whatever its source (a file, SQS, SNS, S3), and the failure record's AWS shape. A
+//! broker's own destination (`kafka://`, `rabbitmq://`) comes with its connector.
 
-use async_trait::async_trait;
-use bytes::Bytes;
-use esmd_api::{Record, ShardId};
-use serde_json::Value;
+pub use esmd_api::destination::{Destination, DestinationError, Failure};
 
 pub mod aws;
 pub mod file;
-#[cfg(feature = "kafka")]
-pub mod kafka;
-#[cfg(feature = "rabbitmq")]
-pub mod rabbitmq;
 pub mod record;
 pub mod s3;
 pub mod sns;
 pub mod sqs;
-
-/// A batch that esmd gave up on, ready to be delivered.
-#[derive(Clone, Debug)]
-pub struct Failure {
-    /// The failure record in AWS's shape (`requestContext`, `responseContext`, `version`,
-    /// `timestamp`, `<Source>BatchInfo`).
-    pub record: Value,
-    /// The event the function was (or would have been) invoked with; S3 destinations add it as
-    /// `payload`.
-    pub payload: Bytes,
-    pub shard: ShardId,
-    /// The records themselves, for destinations that forward them one by one (Kafka).
-    pub records: Vec<Record>,
-}
-
-#[derive(Debug, thiserror::Error)]
-#[error("{destination}: {message}")]
-pub struct DestinationError {
-    pub destination: String,
-    pub message: String,
-}
-
-#[async_trait]
-pub trait Destination: Send + Sync {
-    /// Delivers one failure. An error means nothing was delivered and the caller must retry:
-    /// a failure is never dropped.
-    async fn deliver(&self, failure: &Failure) -> Result<(), DestinationError>;
-
-    /// The destination as configured (ARN or URL), for logs and metrics.
-    fn describe(&self) -> &str;
-}

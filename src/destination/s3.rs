@@ -2,7 +2,6 @@
 //! event the function was invoked with), at AWS's key
 //! `aws/lambda/<mapping-uuid>/<shardId>/YYYY/MM/DD/YYYY-MM-DDTHH.MM.SS-<uuid>`.
 
-use super::aws::AwsTarget;
 use super::{Destination, DestinationError, Failure};
 use async_trait::async_trait;
 use aws_sdk_s3::error::DisplayErrorContext;
@@ -24,10 +23,6 @@ impl S3Destination {
     pub fn new(sdk: &aws_config::SdkConfig, arn: &str, bucket: &str, mapping_uuid: Uuid) -> Self {
         let config = aws_sdk_s3::config::Builder::from(sdk).force_path_style(sdk.endpoint_url().is_some()).build();
         S3Destination { client: aws_sdk_s3::Client::from_conf(config), bucket: bucket.to_string(), mapping_uuid, arn: arn.to_string() }
-    }
-
-    pub async fn connect(target: &AwsTarget, arn: &str, bucket: &str, mapping_uuid: Uuid) -> Self {
-        Self::new(&target.load().await, arn, bucket, mapping_uuid)
     }
 
     fn error(&self, message: impl std::fmt::Display) -> DestinationError {

@@ -3,7 +3,7 @@
 //! SQS batch of thousands of messages, whose batch info lists every messageId) is sent with
 //! its lists cut short and `"truncated": true`.
 
-use super::aws::{fit_record, AwsTarget};
+use super::aws::fit_record;
 use super::{Destination, DestinationError, Failure};
 use async_trait::async_trait;
 use aws_sdk_sns::error::DisplayErrorContext;
@@ -19,10 +19,6 @@ pub struct SnsDestination {
 impl SnsDestination {
     pub fn new(sdk: &aws_config::SdkConfig, arn: &str) -> Self {
         SnsDestination { client: aws_sdk_sns::Client::new(sdk), arn: arn.to_string() }
-    }
-
-    pub async fn connect(target: &AwsTarget, arn: &str) -> Self {
-        Self::new(&target.load().await, arn)
     }
 
     fn error(&self, message: impl std::fmt::Display) -> DestinationError {

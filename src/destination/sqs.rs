@@ -2,7 +2,7 @@
 //! shape, no payload). The queue URL is looked up once, on the first delivery, so a queue
 //! created after esmd started still works.
 
-use super::aws::{fit_record, AwsTarget};
+use super::aws::fit_record;
 use super::{Destination, DestinationError, Failure};
 use async_trait::async_trait;
 use aws_sdk_sqs::error::DisplayErrorContext;
@@ -28,10 +28,6 @@ impl SqsDestination {
             queue_url: OnceCell::new(),
             arn: arn.to_string(),
         }
-    }
-
-    pub async fn connect(target: &AwsTarget, arn: &str, account: &str, queue: &str) -> Self {
-        Self::new(&target.load().await, arn, account, queue)
     }
 
     fn error(&self, message: impl std::fmt::Display) -> DestinationError {

@@ -35,19 +35,16 @@ use async_trait::async_trait;
 use aws_sdk_lambda::config::http::HttpResponse;
 use aws_sdk_lambda::config::retry::RetryConfig;
 use aws_sdk_lambda::config::timeout::TimeoutConfig;
-use aws_sdk_lambda::config::{BehaviorVersion, Region};
 use aws_sdk_lambda::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_lambda::operation::invoke::InvokeError as SdkInvokeError;
 use aws_sdk_lambda::primitives::Blob;
 use aws_sdk_lambda::types::InvocationType;
 use bytes::Bytes;
+use esmd_aws::AwsClientConfig;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 use tokio::sync::Semaphore;
 
-/// Region used with an endpoint override when none is configured: local emulators accept any
-/// region, but requests must be signed with one.
-const EMULATOR_REGION: &str = "us-east-1";
 /// Longest wait for the one-off lookup of the function's account at start.
 const LOOKUP_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -88,13 +85,7 @@ impl LambdaInvoker {
     /// Region and credentials from the SDK's default chain (environment, profile, SSO, web
     /// identity, container and instance metadata).
     pub async fn new(options: LambdaInvokerOptions) -> Result<Self, InvokerBuildError> {
-        check_options(&options)?;
-        let mut loader = aws_config::defaults(BehaviorVersion::latest());
-        if let Some(region) = &options.region {
-            loader = loader.region(Region::new(region.clone()));
-        }
-        let sdk = loader.load().await;
-        Self::from_sdk_config(options, &sdk).await
+        Self::build(options, None).await
     }
 
     /// Built on a given SDK configuration (explicit credentials, a shared config, tests).
@@ -107,6 +98,10 @@ impl LambdaInvoker {
         options: LambdaInvokerOptions,
         sdk: &aws_config::SdkConfig,
     ) -> Result<Self, InvokerBuildError> {
+        Self::build(options, Some(sdk.clone())).await
+    }
+
+    async fn build(options: LambdaInvokerOptions, sdk: Option<aws_config::SdkConfig>) -> Result<Self, InvokerBuildError> {
         check_options(&options)?;
         let name = FunctionName::parse(&options.function_name)?;
         let qualifier = options.qualifier.clone().filter(|q| !q.is_empty());
@@ -119,18 +114,15 @@ impl LambdaInvoker {
                 });
             }
         }
-        let emulator = options.endpoint_url.is_some() || sdk.endpoint_url().is_some();
-        let region = options
-            .region
-            .clone()
-            .or_else(|| sdk.region().map(|r| r.to_string()))
-            .or_else(|| name.region.clone())
-            .or_else(|| emulator.then(|| EMULATOR_REGION.to_owned()))
-            .ok_or_else(|| InvokerBuildError::NoRegion(options.function_name.clone()))?;
+        let sdk = AwsClientConfig::new(options.region.clone(), options.endpoint_url.clone())
+            .with_sdk(sdk)
+            .resolve(name.region.as_deref(), "the function ARN")
+            .await
+            .map_err(|_| InvokerBuildError::NoRegion(options.function_name.clone()))?;
+        let emulator = sdk.endpoint_url().is_some();
+        let region = sdk.region().map(|r| r.to_string()).unwrap_or_default();
 
-        let mut config = aws_sdk_lambda::config::Builder::from(sdk)
-            .behavior_version(BehaviorVersion::latest())
-            .region(Region::new(region.clone()))
+        let config = aws_sdk_lambda::config::Builder::from(&sdk)
             .retry_config(RetryConfig::disabled())
             .timeout_config(
                 TimeoutConfig::builder()
@@ -138,9 +130,6 @@ impl LambdaInvoker {
                     .operation_timeout(options.timeout)
                     .build(),
             );
-        if let Some(url) = &options.endpoint_url {
-            config = config.endpoint_url(url);
-        }
         let client = aws_sdk_lambda::Client::from_conf(config.build());
 
         let account = match &name.account {

@@ -5,27 +5,17 @@
 //! endpoints and TLS are the ones the mapping uses. Records come from [`Generator`]
 //! (deterministic JSON payloads of an exact size, `key-{n % keys}` keys, evenly spread poison
 //! records), leave at `--rate` through [`Pacer`], and go to the source through a [`Seeder`]:
-//! one small module per source type, each behind its cargo feature.
+//! each connector crate brings its own.
 
-#[cfg(any(feature = "sqs", feature = "kinesis", feature = "dynamodb-streams"))]
-mod aws;
-#[cfg(feature = "dynamodb-streams")]
-mod dynamodb;
-#[cfg(feature = "kafka")]
-mod kafka;
-#[cfg(feature = "kinesis")]
-mod kinesis;
 mod pace;
-#[cfg(feature = "rabbitmq")]
-mod rabbitmq;
 mod record;
-#[cfg(feature = "sqs")]
-mod sqs;
 
+pub use esmd_api::seed::{Seeder, TargetError};
 pub use pace::Pacer;
 pub use record::{Generator, SeedRecord, MAX_RECORD_BYTES};
 
-use crate::config::{Config, MappingConfig, SourceConfig};
+use crate::config::{Config, MappingConfig};
+use esmd_api::connector::{SeedContext, SeedSetupError};
 use serde::Serialize;
 use std::time::{Duration, Instant};
 
@@ -56,28 +46,6 @@ pub enum SeedError {
     Setup { mapping: String, message: String },
     #[error("mapping {mapping:?}: writing to {target}: {message} ({written} records were written before the failure)")]
     Write { mapping: String, target: String, written: u64, message: String },
-}
-
-/// What a target refused, in its own words.
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct TargetError(pub String);
-
-/// One source type's writer.
-#[async_trait::async_trait]
-pub trait Seeder: Send {
-    /// The topic, queue, stream or table, for the summary.
-    fn target(&self) -> String;
-    /// Records per [`Seeder::write`]: enough for the target's batch calls (several in flight
-    /// where the target allows it).
-    fn chunk(&self) -> usize;
-    /// Writes the records; returns once they are written (or, for Kafka, queued: see
-    /// [`Seeder::finish`]). Transient failures are retried inside.
-    async fn write(&mut self, records: &[SeedRecord]) -> Result<(), TargetError>;
-    /// Waits for whatever is still unacknowledged.
-    async fn finish(&mut self) -> Result<(), TargetError> {
-        Ok(())
-    }
 }
 
 /// The report `esmd seed` prints.
@@ -131,30 +99,12 @@ pub async fn seed(cfg: &Config, mapping: Option<&str>, opts: &SeedOptions) -> Re
     fill(seeder.as_mut(), &generator, opts.rate, m).await
 }
 
-// `cfg` and `setup` go unused in builds without the connectors that need them.
-#[cfg_attr(not(all(feature = "kinesis", feature = "dynamodb-streams")), allow(unused_variables))]
 async fn connect(cfg: &Config, m: &MappingConfig, keys: u64) -> Result<Box<dyn Seeder>, SeedError> {
-    #[cfg_attr(not(any(feature = "kafka", feature = "sqs", feature = "kinesis", feature = "dynamodb-streams")), allow(unused_variables))]
-    let setup = |e: TargetError| SeedError::Setup { mapping: m.name.clone(), message: e.0 };
-    let unsupported = |message: &str| SeedError::Unsupported { mapping: m.name.clone(), message: message.into() };
-    match &m.source {
-        SourceConfig::Memory(_) => Err(unsupported(
-            "a memory source lives inside the esmd process that reads it, so nothing outside can fill it: give it a backlog in the config instead, `seed = { records = N, record_bytes = B, keys = K, poison_every = P }` on the source",
-        )),
-        SourceConfig::MemoryQueue(_) => Err(unsupported(
-            "a memory_queue source lives inside the esmd process that reads it, so nothing outside can fill it: for a synthetic backlog use a `type = \"memory\"` source with its `seed = { records = N, ... }`",
-        )),
-        #[cfg(feature = "kafka")]
-        SourceConfig::Kafka(k) => Ok(Box::new(kafka::KafkaSeeder::new(k).map_err(setup)?)),
-        #[cfg(feature = "rabbitmq")]
-        SourceConfig::RabbitMq(r) => Ok(Box::new(rabbitmq::RabbitMqSeeder::new(r, &m.name))),
-        #[cfg(feature = "sqs")]
-        SourceConfig::Sqs(q) => Ok(Box::new(sqs::SqsSeeder::connect(q).await.map_err(setup)?)),
-        #[cfg(feature = "kinesis")]
-        SourceConfig::Kinesis(k) => Ok(Box::new(kinesis::KinesisSeeder::connect(k, &cfg.aws.region).await.map_err(setup)?)),
-        #[cfg(feature = "dynamodb-streams")]
-        SourceConfig::DynamoDbStreams(d) => Ok(Box::new(dynamodb::DynamoDbSeeder::connect(d, keys).await.map_err(setup)?)),
-    }
+    let ctx = SeedContext { mapping: m.name.clone(), region: cfg.aws.region.clone(), keys };
+    m.source.spec().seeder(&ctx).await.map_err(|e| match e {
+        SeedSetupError::Unsupported(message) => SeedError::Unsupported { mapping: m.name.clone(), message },
+        SeedSetupError::Setup(message) => SeedError::Setup { mapping: m.name.clone(), message },
+    })
 }
 
 /// Progress goes to the log this often on long runs.
@@ -197,14 +147,6 @@ pub async fn fill(seeder: &mut dyn Seeder, generator: &Generator, rate: Option<f
         elapsed_seconds: elapsed,
         records_per_second: if elapsed > 0.0 { written as f64 / elapsed } else { 0.0 },
     })
-}
-
-/// Delays between retries of transient failures (throttling, a broker restarting): about
-/// 100 ms doubling to 5 s, with jitter, nine tries in all (about 25 s of waiting).
-#[cfg(any(feature = "rabbitmq", feature = "sqs", feature = "kinesis", feature = "dynamodb-streams"))]
-pub(crate) fn retry_delays() -> impl Iterator<Item = Duration> {
-    use backon::{BackoffBuilder, ExponentialBuilder};
-    ExponentialBuilder::default().with_min_delay(Duration::from_millis(100)).with_max_delay(Duration::from_secs(5)).with_max_times(8).with_jitter().build()
 }
 
 #[cfg(test)]

@@ -8,17 +8,7 @@ pub const MAX_RECORD_BYTES: usize = 1_048_576;
 /// The poison fraction in parts per million: integer arithmetic keeps the spread exact.
 const PPM: u64 = 1_000_000;
 
-/// One record to write.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct SeedRecord {
-    /// Its number, 0-based, in write order.
-    pub n: u64,
-    /// `key-{n % keys}`: partition key, Kafka key, FIFO message group, DynamoDB hash key.
-    pub key: String,
-    pub poison: bool,
-    /// `{"n":…,"key":…,"poison":…,"pad":"xxx…"}`, exactly `record_bytes` long.
-    pub payload: Vec<u8>,
-}
+pub use esmd_api::seed::SeedRecord;
 
 /// Builds record `n` of a run.
 #[derive(Clone, Debug)]

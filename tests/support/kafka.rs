@@ -3,12 +3,12 @@
 //! Kafka-protocol broker started on a free port.
 
 use base64::Engine as _;
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
-use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::message::Message as _;
-use rdkafka::producer::{FutureProducer, FutureRecord};
-use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use esmd_kafka::rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use esmd_kafka::rdkafka::client::DefaultClientContext;
+use esmd_kafka::rdkafka::consumer::{BaseConsumer, Consumer};
+use esmd_kafka::rdkafka::message::Message as _;
+use esmd_kafka::rdkafka::producer::{FutureProducer, FutureRecord};
+use esmd_kafka::rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

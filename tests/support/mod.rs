@@ -18,6 +18,7 @@
 pub mod function;
 #[cfg(feature = "dynamodb-streams")]
 pub mod dynamodb;
+#[cfg(feature = "kafka")]
 pub mod kafka;
 #[cfg(feature = "kinesis")]
 pub mod kinesis;

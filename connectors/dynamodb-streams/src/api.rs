@@ -6,28 +6,26 @@ use aws_sdk_dynamodbstreams::types::ShardIteratorType;
 use aws_sdk_dynamodbstreams::Client;
 use esmd_api::time::now_ms;
 use esmd_api::{ShardId, ShardInfo, SourceError, StartFrom};
-use esmd_aws_stream::{source_error, Call, ClientSettings, Page, ShardApi};
+use esmd_aws::stream::{source_error, Call, Page, ShardApi};
+use esmd_aws::{all_pages, AwsClientConfig, LazyClient};
 use std::sync::Arc;
-use tokio::sync::OnceCell;
 
 /// DynamoDB Streams hands out at most 1000 records per GetRecords.
 pub const GET_RECORDS_LIMIT: usize = 1000;
 
 pub struct DynamoDbStreamsApi {
-    settings: ClientSettings,
-    client: OnceCell<Client>,
+    client: LazyClient<Client>,
     stream_arn: String,
     encoding: Arc<DynamoDbEncoding>,
 }
 
 impl DynamoDbStreamsApi {
-    pub(crate) fn new(settings: ClientSettings, stream_arn: String, encoding: Arc<DynamoDbEncoding>) -> Self {
-        DynamoDbStreamsApi { settings, client: OnceCell::new(), stream_arn, encoding }
+    pub(crate) fn new(client: AwsClientConfig, stream_arn: String, encoding: Arc<DynamoDbEncoding>) -> Self {
+        DynamoDbStreamsApi { client: LazyClient::new(client, Client::new), stream_arn, encoding }
     }
 
-    /// Built on first use: resolving the SDK's default chain is async and the source is not.
     async fn client(&self) -> &Client {
-        self.client.get_or_init(|| async { Client::new(&self.settings.load().await) }).await
+        self.client.get().await
     }
 }
 
@@ -35,26 +33,23 @@ impl DynamoDbStreamsApi {
 impl ShardApi for DynamoDbStreamsApi {
     async fn list_shards(&self) -> Result<Vec<ShardInfo>, SourceError> {
         let client = self.client().await;
-        let mut shards = Vec::new();
-        let mut start: Option<String> = None;
-        loop {
+        all_pages(|start| async move {
             let out = client
                 .describe_stream()
                 .stream_arn(&self.stream_arn)
-                .set_exclusive_start_shard_id(start.clone())
+                .set_exclusive_start_shard_id(start)
                 .send()
                 .await
                 .map_err(|e| source_error(Call::ListShards, "DescribeStream", e))?;
-            let Some(description) = out.stream_description() else { return Ok(shards) };
-            for s in description.shards() {
-                let Some(id) = s.shard_id() else { continue };
-                shards.push(ShardInfo { id: ShardId::new(id), parents: s.parent_shard_id().map(ShardId::new).into_iter().collect() });
-            }
-            match description.last_evaluated_shard_id() {
-                Some(last) if !last.is_empty() && start.as_deref() != Some(last) => start = Some(last.to_string()),
-                _ => return Ok(shards),
-            }
-        }
+            let Some(description) = out.stream_description() else { return Ok((Vec::new(), None)) };
+            let shards = description
+                .shards()
+                .iter()
+                .filter_map(|s| Some(ShardInfo { id: ShardId::new(s.shard_id()?), parents: s.parent_shard_id().map(ShardId::new).into_iter().collect() }))
+                .collect();
+            Ok((shards, description.last_evaluated_shard_id().map(str::to_owned)))
+        })
+        .await
     }
 
     async fn shard_iterator(&self, shard: &ShardId, from: &StartFrom) -> Result<String, SourceError> {

@@ -1,5 +1,6 @@
 //! `[mappings.source]` with `type = "dynamodb_streams"`.
 
+use esmd_api::config::ConfigIssue;
 use serde::Deserialize;
 
 /// A DynamoDB table's stream (AWS: `EventSourceArn`, the table's `LatestStreamArn`).
@@ -14,13 +15,6 @@ pub struct DynamoDbStreamsSourceConfig {
     /// An endpoint override (LocalStack, moto, DynamoDB Local). Default: the SDK's.
     #[serde(default)]
     pub endpoint_url: Option<String>,
-}
-
-/// A problem in the config, with the key path relative to the mapping.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ConfigIssue {
-    pub path: String,
-    pub message: String,
 }
 
 /// The parts of a DynamoDB stream ARN.
@@ -64,9 +58,7 @@ impl DynamoDbStreamsSourceConfig {
             }
         }
         if let Some(url) = &self.endpoint_url {
-            if !(url.starts_with("http://") || url.starts_with("https://")) {
-                issue("endpoint_url", format!(" = {url:?}: expected an http:// or https:// URL"));
-            }
+            esmd_aws::check_endpoint_url(&mut out, "source.endpoint_url", url);
         }
         out
     }

@@ -6,17 +6,24 @@
 //! `aws:dynamodb` event records; their partition key is the item's key, so the changes of one
 //! item stay in order across parallelization lanes.
 
+#![forbid(unsafe_code)]
+
 mod api;
 mod config;
+mod connector;
 mod encode;
+mod seed;
 
 pub use api::DynamoDbStreamsApi;
 pub use aws_sdk_dynamodb;
-pub use config::{ConfigIssue, DynamoDbStreamsSourceConfig, StreamArn};
+pub use config::{DynamoDbStreamsSourceConfig, StreamArn};
+pub use connector::DynamoDbStreamsConnector;
 pub use encode::{attribute, image, DynamoDbEncoding};
-pub use esmd_aws_stream::ReaderOptions;
+pub use esmd_aws::stream::ReaderOptions;
+pub use seed::DynamoDbSeeder;
 
-use esmd_aws_stream::{ClientSettings, StreamSource, StreamSourceOptions};
+use esmd_aws::stream::{StreamSource, StreamSourceOptions};
+use esmd_aws::AwsClientConfig;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -39,7 +46,7 @@ pub struct DynamoDbStreamsOptions {
     /// `[aws] region`: only when neither the config nor the ARN says (never, for a valid ARN).
     pub region: String,
     /// A ready SDK configuration (tests, explicit credentials); default: the SDK's chain.
-    pub sdk: Option<esmd_aws_stream::SdkConfig>,
+    pub sdk: Option<esmd_aws::SdkConfig>,
     pub reader: ReaderOptions,
     pub idle_poll_interval: Duration,
     pub discovery_interval: Duration,
@@ -64,8 +71,8 @@ impl DynamoDbStreamsOptions {
 pub async fn table_client(c: &DynamoDbStreamsSourceConfig) -> Result<(aws_sdk_dynamodb::Client, String), DynamoDbStreamsError> {
     let arn = StreamArn::parse(&c.stream_arn).map_err(|e| DynamoDbStreamsError::Config(format!("stream_arn: {e}")))?;
     let region = c.region.clone().unwrap_or(arn.region);
-    let settings = ClientSettings { region: Some(region), endpoint_url: c.endpoint_url.clone(), sdk: None };
-    Ok((aws_sdk_dynamodb::Client::new(&settings.load().await), arn.table))
+    let client = AwsClientConfig::new(Some(region), c.endpoint_url.clone());
+    Ok((aws_sdk_dynamodb::Client::new(&client.load().await), arn.table))
 }
 
 /// Builds the source; connects on first use.
@@ -74,8 +81,8 @@ pub fn dynamodb_streams_source(options: DynamoDbStreamsOptions) -> Result<Dynamo
     let arn = StreamArn::parse(&c.stream_arn).map_err(|e| DynamoDbStreamsError::Config(format!("stream_arn: {e}")))?;
     let region = c.region.clone().unwrap_or(arn.region);
     let encoding = Arc::new(DynamoDbEncoding::new(&region, &c.stream_arn));
-    let settings = ClientSettings { region: Some(region), endpoint_url: c.endpoint_url.clone(), sdk: options.sdk };
-    let api = DynamoDbStreamsApi::new(settings, c.stream_arn.clone(), encoding.clone());
+    let client = AwsClientConfig::new(Some(region), c.endpoint_url.clone()).with_sdk(options.sdk);
+    let api = DynamoDbStreamsApi::new(client, c.stream_arn.clone(), encoding.clone());
     let source_options = StreamSourceOptions {
         kind: "dynamodb_streams",
         idle_poll_interval: options.idle_poll_interval,

@@ -1,5 +1,6 @@
 //! `[mappings.source]` with `type = "kafka"`, and the librdkafka properties it becomes.
 
+use esmd_api::config::ConfigIssue;
 use esmd_api::Secret;
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -101,13 +102,6 @@ const RESERVED: &[(&str, &str)] = &[
     ("sasl.password", "use source.sasl.password"),
     ("enable.partition.eof", "esmd reads partitions as endless logs"),
 ];
-
-/// A problem with the source table: the key path below `source` and what is wrong.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ConfigIssue {
-    pub path: String,
-    pub message: String,
-}
 
 impl KafkaSourceConfig {
     /// Rules AWS applies to these parameters, plus esmd's own. Paths are relative to the mapping

@@ -12,14 +12,26 @@
 //! - Events, partial-batch identifiers and failure records follow AWS's Kafka shapes
 //!   ([`KafkaEncoding`]).
 
+// One FFI call (librdkafka's cached watermarks, `source.rs`) is allowed where it stands.
+#![deny(unsafe_code)]
+
 mod config;
+mod connector;
+mod destination;
 mod encode;
 mod group;
 pub mod mock;
 mod producer;
+mod seed;
 mod source;
 
-pub use config::{ConfigIssue, KafkaSourceConfig, Sasl, SaslMechanism, Tls};
+pub use config::{KafkaSourceConfig, Sasl, SaslMechanism, Tls};
+pub use connector::KafkaConnector;
+pub use destination::KafkaDestination;
+/// The client this connector is built on, for tests and benches that produce or inspect
+/// offsets with it (so they need no librdkafka of their own, and none without this crate).
+pub use rdkafka;
+pub use seed::KafkaSeeder;
 pub use encode::{offset_of, partition_name, EventSource, KafkaEncoding, RawMessage};
 pub use producer::{FailureProducer, ProducerError};
 pub use source::{KafkaOptions, KafkaReader, KafkaSource};

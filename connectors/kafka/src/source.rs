@@ -280,6 +280,7 @@ impl KafkaReader {
         let (mut low, mut high) = (0i64, 0i64);
         // SAFETY: the consumer handle is alive for the call, the topic is a valid C string, and
         // librdkafka only writes the two out-parameters.
+        #[allow(unsafe_code)]
         let err = unsafe {
             rdkafka::bindings::rd_kafka_get_watermark_offsets(
                 self.consumer.client().native_ptr(),

@@ -7,25 +7,23 @@ use bytes::Bytes;
 use esmd_api::kinesis::KinesisEncoding;
 use esmd_api::time::now_ms;
 use esmd_api::{ShardId, ShardInfo, SourceError, StartFrom};
-use esmd_aws_stream::{source_error, Call, ClientSettings, Page, ShardApi};
+use esmd_aws::stream::{source_error, Call, Page, ShardApi};
+use esmd_aws::{all_pages, AwsClientConfig, LazyClient};
 use std::sync::Arc;
-use tokio::sync::OnceCell;
 
 pub struct KinesisApi {
-    settings: ClientSettings,
-    client: OnceCell<Client>,
+    client: LazyClient<Client>,
     stream_name: String,
     encoding: Arc<KinesisEncoding>,
 }
 
 impl KinesisApi {
-    pub(crate) fn new(settings: ClientSettings, stream_name: String, encoding: Arc<KinesisEncoding>) -> Self {
-        KinesisApi { settings, client: OnceCell::new(), stream_name, encoding }
+    pub(crate) fn new(client: AwsClientConfig, stream_name: String, encoding: Arc<KinesisEncoding>) -> Self {
+        KinesisApi { client: LazyClient::new(client, Client::new), stream_name, encoding }
     }
 
-    /// Built on first use: resolving the SDK's default chain is async and the source is not.
     async fn client(&self) -> &Client {
-        self.client.get_or_init(|| async { Client::new(&self.settings.load().await) }).await
+        self.client.get().await
     }
 }
 
@@ -33,24 +31,24 @@ impl KinesisApi {
 impl ShardApi for KinesisApi {
     async fn list_shards(&self) -> Result<Vec<ShardInfo>, SourceError> {
         let client = self.client().await;
-        let mut shards = Vec::new();
-        let mut token: Option<String> = None;
-        loop {
+        all_pages(|token| async move {
             // AWS refuses StreamName together with NextToken.
             let request = match &token {
                 Some(t) => client.list_shards().next_token(t),
                 None => client.list_shards().stream_name(&self.stream_name),
             };
             let out = request.send().await.map_err(|e| source_error(Call::ListShards, &format!("ListShards {}", self.stream_name), e))?;
-            for s in out.shards() {
-                let parents = [s.parent_shard_id(), s.adjacent_parent_shard_id()].into_iter().flatten().map(ShardId::new).collect();
-                shards.push(ShardInfo { id: ShardId::new(s.shard_id()), parents });
-            }
-            match out.next_token() {
-                Some(t) if !t.is_empty() && !out.shards().is_empty() => token = Some(t.to_string()),
-                _ => return Ok(shards),
-            }
-        }
+            let shards = out
+                .shards()
+                .iter()
+                .map(|s| {
+                    let parents = [s.parent_shard_id(), s.adjacent_parent_shard_id()].into_iter().flatten().map(ShardId::new).collect();
+                    ShardInfo { id: ShardId::new(s.shard_id()), parents }
+                })
+                .collect();
+            Ok((shards, out.next_token().map(str::to_owned)))
+        })
+        .await
     }
 
     async fn shard_iterator(&self, shard: &ShardId, from: &StartFrom) -> Result<String, SourceError> {

@@ -1,5 +1,6 @@
 //! `[mappings.source]` with `type = "kinesis"`.
 
+use esmd_api::config::ConfigIssue;
 use serde::Deserialize;
 
 /// A Kinesis data stream (AWS: `EventSourceArn`). Name it by ARN or, in the default account,
@@ -18,13 +19,6 @@ pub struct KinesisSourceConfig {
     /// An endpoint override (kinesis-local, LocalStack, moto). Default: the SDK's.
     #[serde(default)]
     pub endpoint_url: Option<String>,
-}
-
-/// A problem in the config, with the key path relative to the mapping.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ConfigIssue {
-    pub path: String,
-    pub message: String,
 }
 
 /// The parts of a Kinesis stream ARN.
@@ -79,9 +73,7 @@ impl KinesisSourceConfig {
             }
         }
         if let Some(url) = &self.endpoint_url {
-            if !(url.starts_with("http://") || url.starts_with("https://")) {
-                issue("endpoint_url", format!(" = {url:?}: expected an http:// or https:// URL"));
-            }
+            esmd_aws::check_endpoint_url(&mut out, "source.endpoint_url", url);
         }
         out
     }

@@ -6,16 +6,23 @@
 //! about a second once caught up, as Lambda does. Records become AWS's `aws:kinesis` event
 //! records (the shape lives in `esmd_api::kinesis`, shared with the in-memory stream).
 
+#![forbid(unsafe_code)]
+
 mod api;
 mod config;
+mod connector;
+mod seed;
 
 pub use api::KinesisApi;
 pub use aws_sdk_kinesis;
-pub use config::{valid_stream_name, ConfigIssue, KinesisSourceConfig, StreamArn};
-pub use esmd_aws_stream::{sequence_cmp, ReaderOptions};
+pub use config::{valid_stream_name, KinesisSourceConfig, StreamArn};
+pub use connector::KinesisConnector;
+pub use esmd_aws::stream::{sequence_cmp, ReaderOptions};
+pub use seed::KinesisSeeder;
 
 use esmd_api::kinesis::KinesisEncoding;
-use esmd_aws_stream::{ClientSettings, StreamSource, StreamSourceOptions};
+use esmd_aws::stream::{StreamSource, StreamSourceOptions};
+use esmd_aws::AwsClientConfig;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -39,7 +46,7 @@ pub struct KinesisOptions {
     pub region: String,
     pub account: String,
     /// A ready SDK configuration (tests, explicit credentials); default: the SDK's chain.
-    pub sdk: Option<esmd_aws_stream::SdkConfig>,
+    pub sdk: Option<esmd_aws::SdkConfig>,
     pub reader: ReaderOptions,
     pub idle_poll_interval: Duration,
     pub discovery_interval: Duration,
@@ -72,8 +79,8 @@ fn name_and_region(c: &KinesisSourceConfig, default_region: &str) -> Result<(Opt
 /// them) and the stream's name: `esmd seed` writes with it.
 pub async fn producer_client(c: &KinesisSourceConfig, default_region: &str) -> Result<(aws_sdk_kinesis::Client, String), KinesisError> {
     let (_, name, region) = name_and_region(c, default_region)?;
-    let settings = ClientSettings { region: Some(region), endpoint_url: c.endpoint_url.clone(), sdk: None };
-    Ok((aws_sdk_kinesis::Client::new(&settings.load().await), name))
+    let client = AwsClientConfig::new(Some(region), c.endpoint_url.clone());
+    Ok((aws_sdk_kinesis::Client::new(&client.load().await), name))
 }
 
 /// Builds the source; connects on first use.
@@ -83,8 +90,8 @@ pub fn kinesis_source(options: KinesisOptions) -> Result<KinesisSource, KinesisE
     let account = arn.as_ref().map_or_else(|| options.account.clone(), |a| a.account.clone());
     let stream_arn = c.stream_arn.clone().unwrap_or_else(|| format!("arn:aws:kinesis:{region}:{account}:stream/{name}"));
     let encoding = Arc::new(KinesisEncoding::for_stream(&region, &stream_arn, &format!("arn:aws:iam::{account}:role/esmd")));
-    let settings = ClientSettings { region: Some(region), endpoint_url: c.endpoint_url.clone(), sdk: options.sdk };
-    let api = KinesisApi::new(settings, name, encoding.clone());
+    let client = AwsClientConfig::new(Some(region), c.endpoint_url.clone()).with_sdk(options.sdk);
+    let api = KinesisApi::new(client, name, encoding.clone());
     let source_options = StreamSourceOptions {
         kind: "kinesis",
         idle_poll_interval: options.idle_poll_interval,

@@ -4,6 +4,10 @@
 //! paths as real sources, without servers and deterministically (sequence numbers, message
 //! ids and receipt handles come from counters, not randomness).
 
+#![forbid(unsafe_code)]
+
+pub mod config;
+mod connector;
 mod error;
 mod failpoint;
 mod hash;
@@ -12,14 +16,14 @@ use esmd_api::json;
 use esmd_api::kinesis;
 mod log;
 mod queue;
-mod sqs;
 mod sync;
 
+pub use config::{MemoryQueueSource, MemorySource, Seed};
+pub use connector::{MemoryQueueConnector, MemoryStreamConnector};
 pub use error::MemoryError;
 pub use kinesis::KinesisEncoding;
 pub use log::{MemoryLog, MemoryLogOptions, READ_LONG_POLL};
 pub use queue::{MemoryQueue, MemoryQueueOptions, DEFAULT_FIFO_GROUP};
-pub use sqs::{Delivery, SqsEncoding};
 
 /// A JSON string literal, escaped as serde_json does: for pre-encoding parts of records.
 pub fn json_string(s: &str) -> String {

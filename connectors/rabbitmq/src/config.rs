@@ -1,6 +1,7 @@
 //! `[mappings.source]` with `type = "rabbitmq"`, and the broker connection it (and the
 //! `rabbitmq://` destination) opens.
 
+use esmd_api::config::ConfigIssue;
 use esmd_api::Secret;
 use serde::Deserialize;
 use std::path::PathBuf;
@@ -67,13 +68,6 @@ fn default_vhost() -> String {
     "/".into()
 }
 
-/// A problem in the config, with the key path relative to the mapping.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ConfigIssue {
-    pub path: String,
-    pub message: String,
-}
-
 impl RabbitMqSourceConfig {
     pub fn connection(&self) -> RabbitMqConnection {
         RabbitMqConnection {
@@ -108,7 +102,7 @@ impl RabbitMqConnection {
     pub fn validate(&self, prefix: &str) -> Vec<ConfigIssue> {
         let mut out = Vec::new();
         let mut issue = |key: &str, message: String| out.push(ConfigIssue { path: format!("{prefix}.{key}"), message: format!("{prefix}.{key}{message}") });
-        match crate::connect::parse_uri(&self.uri) {
+        match crate::uri::parse_uri(&self.uri) {
             Err(why) => issue("uri", format!(" = {:?}: {why}", self.uri)),
             Ok(uri) => {
                 if self.tls.is_some() && uri.scheme != lapin::uri::AMQPScheme::AMQPS {

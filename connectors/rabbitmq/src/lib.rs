@@ -9,15 +9,24 @@
 //!   than the one that delivered it.
 //! - Events and their `basicProperties` follow AWS's `aws:rmq` shape ([`RmqEncoding`]).
 
+#![forbid(unsafe_code)]
+
 mod attempts;
 mod config;
 mod connect;
+mod connector;
+mod destination;
 mod encode;
 mod publish;
+mod seed;
 mod source;
+mod uri;
 
-pub use config::{ConfigIssue, RabbitMqConnection, RabbitMqSourceConfig, Tls};
+pub use config::{RabbitMqConnection, RabbitMqSourceConfig, Tls};
 pub use connect::ConnectError;
+pub use connector::{prefetch, RabbitMqConnector};
+pub use destination::RabbitMqDestination;
+pub use seed::RabbitMqSeeder;
 pub use encode::{RawDelivery, RmqEncoding};
 pub use lapin;
 pub use publish::{PublishError, Publisher};

@@ -13,7 +13,8 @@
 
 use crate::attempts::{fingerprint, record_fingerprint, Attempts};
 use crate::config::{RabbitMqConnection, RabbitMqSourceConfig};
-use crate::connect::{connect, parse_uri};
+use crate::connect::connect;
+use crate::uri::parse_uri;
 use crate::encode::{RawDelivery, RmqEncoding};
 use async_trait::async_trait;
 use backon::{BackoffBuilder, ExponentialBuilder};

@@ -1,5 +1,6 @@
 //! `[mappings.source]` with `type = "sqs"`.
 
+use esmd_api::config::ConfigIssue;
 use serde::Deserialize;
 
 /// An SQS source: one queue (AWS: the mapping's `EventSourceArn`).
@@ -16,13 +17,6 @@ pub struct SqsSourceConfig {
     /// An emulator (LocalStack, moto, ElasticMQ). Credentials still come from the SDK's chain.
     #[serde(default)]
     pub endpoint_url: Option<String>,
-}
-
-/// A problem in the config, with the key path relative to the mapping.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ConfigIssue {
-    pub path: String,
-    pub message: String,
 }
 
 /// The parts of a queue URL esmd needs: the account and name for the queue's ARN, and the
@@ -82,14 +76,10 @@ impl SqsSourceConfig {
             issues.push(ConfigIssue { path: "source.queue_url".into(), message: format!("source.queue_url: {e}") });
         }
         if let Some(r) = &self.region {
-            if r.is_empty() || !r.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-') {
-                issues.push(ConfigIssue { path: "source.region".into(), message: format!("source.region = {r:?} is not a region name (like us-east-1)") });
-            }
+            esmd_aws::check_region(&mut issues, "source.region", r);
         }
         if let Some(u) = &self.endpoint_url {
-            if !(u.starts_with("http://") || u.starts_with("https://")) {
-                issues.push(ConfigIssue { path: "source.endpoint_url".into(), message: format!("source.endpoint_url = {u:?} is not an http(s) URL") });
-            }
+            esmd_aws::check_endpoint_url(&mut issues, "source.endpoint_url", u);
         }
         issues
     }

@@ -9,16 +9,22 @@
 //! - FIFO queues: SQS itself hands out no message of a group that has messages in flight, so
 //!   one group never has two batches at once and its failed messages come back first.
 //! - Events are AWS's `aws:sqs` records, written by the same encoder as esmd's in-memory queue
-//!   ([`esmd_memory::SqsEncoding`]).
+//!   ([`esmd_api::sqs::SqsEncoding`]).
+
+#![forbid(unsafe_code)]
 
 mod client;
 mod config;
+mod connector;
 mod message;
 mod scale;
+mod seed;
 mod source;
 
 pub use client::{classify, client_for, SqsSetupError};
-pub use config::{ConfigIssue, QueueUrl, SqsSourceConfig};
+pub use config::{QueueUrl, SqsSourceConfig};
+pub use connector::SqsConnector;
 pub use message::record_from_message;
 pub use scale::Pollers;
+pub use seed::SqsSeeder;
 pub use source::{SqsOptions, SqsSource};

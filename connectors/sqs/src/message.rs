@@ -4,7 +4,8 @@ use aws_sdk_sqs::types::{Message, MessageAttributeValue, MessageSystemAttributeN
 use base64::Engine as _;
 use bytes::Bytes;
 use esmd_api::{ItemId, Position, Record};
-use esmd_memory::{json_string, Delivery, SqsEncoding};
+use esmd_api::json::quoted as json_string;
+use esmd_api::sqs::{Delivery, SqsEncoding};
 use serde_json::{Map, Value};
 
 /// `None` when SQS left out a field every received message has (id, receipt handle).

@@ -9,7 +9,7 @@ use aws_sdk_sqs::types::{
     ChangeMessageVisibilityBatchRequestEntry, DeleteMessageBatchRequestEntry, MessageSystemAttributeName, QueueAttributeName,
 };
 use esmd_api::{ErrorKind, EventEncoder, QueueSource, Record, ShardId, SourceError};
-use esmd_memory::SqsEncoding;
+use esmd_api::sqs::SqsEncoding;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::task::JoinSet;
@@ -42,19 +42,19 @@ pub struct SqsSource {
 impl SqsSource {
     /// Region and credentials from the SDK's default chain.
     pub async fn connect(options: SqsOptions) -> Result<Self, SqsSetupError> {
-        let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
-        if let Some(region) = &options.config.region {
-            loader = loader.region(aws_config::Region::new(region.clone()));
-        }
-        Self::connect_with(options, &loader.load().await).await
+        Self::connect_on(options, None).await
     }
 
     /// Built on a given SDK configuration (explicit credentials, tests). Reads the queue's
     /// visibility timeout once: a missing queue or missing permission fails here, at start.
     pub async fn connect_with(options: SqsOptions, sdk: &aws_config::SdkConfig) -> Result<Self, SqsSetupError> {
+        Self::connect_on(options, Some(sdk)).await
+    }
+
+    async fn connect_on(options: SqsOptions, sdk: Option<&aws_config::SdkConfig>) -> Result<Self, SqsSetupError> {
         let config = &options.config;
         let url = QueueUrl::parse(&config.queue_url).map_err(SqsSetupError::QueueUrl)?;
-        let client = build(sdk, config.region.as_deref(), url.region.as_deref(), config.endpoint_url.as_deref())?;
+        let client = build(config, sdk).await?;
         let region = client.config().region().map(|r| r.to_string()).unwrap_or_default();
         let queue_error = |message: String| SqsSetupError::Queue { url: config.queue_url.clone(), message };
         let attributes = client

@@ -5,7 +5,7 @@ mod ready;
 mod state;
 
 use crate::failpoint::FailNext;
-use crate::sqs::SqsEncoding;
+use esmd_api::sqs::SqsEncoding;
 use crate::sync::lock;
 use async_trait::async_trait;
 use bytes::Bytes;

@@ -5,7 +5,7 @@ use super::ids::{Ids, Receipt};
 use super::ready::Ready;
 use crate::hash::md5_hex;
 use crate::json::quoted;
-use crate::sqs::{Delivery, SqsEncoding};
+use esmd_api::sqs::{Delivery, SqsEncoding};
 use bytes::Bytes;
 use esmd_api::{ItemId, Position, Record};
 use std::collections::{BTreeSet, HashMap};

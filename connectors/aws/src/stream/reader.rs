@@ -1,6 +1,6 @@
 //! [`PollingReader`]: one shard read through GetRecords, iterator by iterator.
 
-use crate::{ShardApi, GET_RECORDS_LIMIT};
+use super::{ShardApi, GET_RECORDS_LIMIT};
 use async_trait::async_trait;
 use esmd_api::{ErrorKind, ReadBatch, ShardId, ShardReader, SourceError, StartFrom};
 use std::sync::Arc;
@@ -90,7 +90,7 @@ impl<A: ShardApi> ShardReader for PollingReader<A> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::Page;
+    use crate::stream::Page;
     use bytes::Bytes;
     use esmd_api::{ItemId, Position, Record, ShardInfo};
     use std::sync::Mutex;

@@ -2,8 +2,8 @@
 //! is written once even when librdkafka resends it), records keyed so each key keeps to one
 //! partition in order. Many records are in flight; every acknowledgement is checked.
 
-use super::{SeedRecord, Seeder, TargetError};
-use esmd_kafka::{FailureProducer, KafkaSourceConfig, ProducerError};
+use esmd_api::seed::{SeedRecord, Seeder, TargetError};
+use crate::{FailureProducer, KafkaSourceConfig, ProducerError};
 use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;

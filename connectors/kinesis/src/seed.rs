@@ -2,12 +2,12 @@
 //! records reach their shard in record order (retried entries excepted). The entries of a
 //! partial failure (throttling, internal errors) are sent again until accepted.
 
-use super::aws::retried;
-use super::{retry_delays, SeedRecord, Seeder, TargetError};
-use esmd_kinesis::aws_sdk_kinesis::primitives::Blob;
-use esmd_kinesis::aws_sdk_kinesis::types::PutRecordsRequestEntry;
-use esmd_kinesis::aws_sdk_kinesis::Client;
-use esmd_kinesis::KinesisSourceConfig;
+use esmd_aws::retry::retried;
+use esmd_api::seed::{retry_delays, SeedRecord, Seeder, TargetError};
+use aws_sdk_kinesis::primitives::Blob;
+use aws_sdk_kinesis::types::PutRecordsRequestEntry;
+use aws_sdk_kinesis::Client;
+use crate::KinesisSourceConfig;
 
 /// PutRecords' limits: 500 records, 5 MB of data and partition keys.
 const CALL_RECORDS: usize = 500;
@@ -20,7 +20,7 @@ pub struct KinesisSeeder {
 
 impl KinesisSeeder {
     pub async fn connect(config: &KinesisSourceConfig, default_region: &str) -> Result<Self, TargetError> {
-        let (client, stream) = esmd_kinesis::producer_client(config, default_region).await.map_err(|e| TargetError(e.to_string()))?;
+        let (client, stream) = crate::producer_client(config, default_region).await.map_err(|e| TargetError(e.to_string()))?;
         // A missing stream or missing permission fails here, before any record.
         retried("DescribeStreamSummary", || client.describe_stream_summary().stream_name(&stream).send()).await?;
         Ok(KinesisSeeder { client, stream })

@@ -3,10 +3,10 @@
 //! A chunk that fails (connection lost, nack) is published again: a message may then be in the
 //! queue twice, never missing. A queue that does not exist fails at once (`mandatory`).
 
-use super::{retry_delays, SeedRecord, Seeder, TargetError};
-use esmd_rabbitmq::lapin::types::ShortString;
-use esmd_rabbitmq::lapin::BasicProperties;
-use esmd_rabbitmq::{PublishError, Publisher, RabbitMqSourceConfig};
+use esmd_api::seed::{retry_delays, SeedRecord, Seeder, TargetError};
+use lapin::types::ShortString;
+use lapin::BasicProperties;
+use crate::{PublishError, Publisher, RabbitMqSourceConfig};
 
 /// Messages per confirm round.
 const CHUNK: usize = 500;

@@ -3,10 +3,10 @@
 //! silent drop. The body is the failure record (AWS's shape) with the event the function was
 //! invoked with under `payload`, so a consumer of the dead-letter queue can replay it.
 
-use super::{Destination, DestinationError, Failure};
+use crate::Publisher;
 use async_trait::async_trait;
-use esmd_rabbitmq::lapin::BasicProperties;
-use esmd_rabbitmq::Publisher;
+use esmd_api::destination::{Destination, DestinationError, Failure};
+use lapin::BasicProperties;
 use serde_json::Value;
 
 pub struct RabbitMqDestination {

@@ -2,12 +2,12 @@
 //! `Records` array. Receipt handle and receive count change per delivery, so the fragment is
 //! built at receive time from parts prepared once at send time.
 //!
-//! The SQS connector (connectors/sqs) builds its records with the same [`SqsEncoding`], so the
-//! in-memory queue and the real one produce byte-identical events.
+//! The SQS connector (connectors/sqs) and the in-memory queue (connectors/memory) build their
+//! records with this one [`SqsEncoding`], so both produce byte-identical events.
 
 use crate::json::{push_str, records_event, RECORDS_ENVELOPE};
 use bytes::Bytes;
-use esmd_api::{EventEncoder, ExtraFields, Record, ShardId};
+use crate::{EventEncoder, ExtraFields, Record, ShardId};
 use serde_json::{Map, Value};
 
 /// Encodes records and events the way Lambda shapes them for an SQS queue.
@@ -143,7 +143,7 @@ impl EventEncoder for SqsEncoding {
 mod tests {
     use super::*;
     use crate::json::quoted;
-    use esmd_api::{ItemId, Position};
+    use crate::{ItemId, Position};
     use serde_json::json;
 
     fn delivery<'a>(quoted_body: &'a str, fifo: Option<(&'a str, &'a str, &'a str)>) -> Delivery<'a> {

@@ -1,8 +1,8 @@
 //! `destination_config.on_failure.destination`: where given-up batches are described.
 //!
-//! Every form AWS and esmd know is parsed here so a typo fails at load; which of them this
-//! build can deliver to is the wiring's business (it rejects the others with "not supported in
-//! this build", using [`DestinationKind::kind`]).
+//! Every form AWS and esmd know is parsed here so a typo fails at load, whichever connectors
+//! this build has; which of them it can deliver to is the wiring's business (it rejects the
+//! others with "not supported in this build", using [`DestinationKind::kind`]).
 
 use serde::Deserialize;
 use std::fmt;

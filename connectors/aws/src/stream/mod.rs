@@ -5,13 +5,10 @@
 //! closed shard is read to its end). A connector implements [`ShardApi`] over its SDK;
 //! [`PollingReader`] turns that into the engine's [`ShardReader`].
 
-mod client;
 mod errors;
 mod reader;
 mod source;
 
-pub use aws_config::SdkConfig;
-pub use client::ClientSettings;
 pub use errors::{classify, source_error, Call};
 pub use reader::{PollingReader, ReaderOptions};
 pub use source::{StreamSource, StreamSourceOptions};

@@ -2,10 +2,10 @@
 //! MessageGroupId and a deduplication id unique to this run (a second run is not deduplicated
 //! away), and one batch at a time so each group's messages stay in record order.
 
-use super::aws::retried;
-use super::{retry_delays, SeedRecord, Seeder, TargetError};
+use esmd_aws::retry::retried;
+use esmd_api::seed::{retry_delays, SeedRecord, Seeder, TargetError};
 use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
-use esmd_sqs::{QueueUrl, SqsSourceConfig};
+use crate::{QueueUrl, SqsSourceConfig};
 use tokio::task::JoinSet;
 
 /// SQS's limits per SendMessageBatch: 10 messages, 256 KiB in all.
@@ -24,7 +24,7 @@ pub struct SqsSeeder {
 impl SqsSeeder {
     pub async fn connect(config: &SqsSourceConfig) -> Result<Self, TargetError> {
         let url = QueueUrl::parse(&config.queue_url).map_err(|e| TargetError(format!("source.queue_url: {e}")))?;
-        let client = esmd_sqs::client_for(config).await.map_err(|e| TargetError(e.to_string()))?;
+        let client = crate::client_for(config).await.map_err(|e| TargetError(e.to_string()))?;
         // Fails here, before any record, when the queue is missing or not ours to use.
         retried("GetQueueAttributes", || client.get_queue_attributes().queue_url(&config.queue_url).send()).await?;
         Ok(SqsSeeder { client, queue_url: config.queue_url.clone(), fifo: url.is_fifo(), run: uuid::Uuid::new_v4().simple().to_string() })

@@ -1,9 +1,12 @@
-//! What the AWS seeders share: which SDK errors are worth retrying, and a call retried on them.
-//! `SdkError` and `ProvideErrorMetadata` are the same types in every AWS SDK crate (re-exported
-//! from the smithy runtime); they are named here through aws-sdk-sqs, which esmd always has.
+//! Which SDK errors are worth retrying, and a call retried on them (`esmd seed`'s writers,
+//! anything that must get through a throttle). `SdkError` and `ProvideErrorMetadata` are the
+//! same types in every AWS SDK crate (re-exported from the smithy runtime), so this serves all.
 
-use super::{retry_delays, TargetError};
-use aws_sdk_sqs::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+pub use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_runtime_api::http::Response as HttpResponse;
+pub use aws_smithy_types::error::display::DisplayErrorContext;
+pub use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+use esmd_api::seed::{retry_delays, TargetError};
 use std::future::Future;
 
 /// Error codes of throttling and of the service's own trouble: the call may work later.
@@ -21,7 +24,8 @@ const TRANSIENT_CODES: &[&str] = &[
     "ServiceUnavailable",
 ];
 
-pub(super) fn is_transient<E: ProvideErrorMetadata>(e: &SdkError<E>) -> bool {
+/// An SDK error whose call may work later: no answer at all, a 429 or 5xx, a throttle code.
+pub fn is_transient<E: ProvideErrorMetadata>(e: &SdkError<E, HttpResponse>) -> bool {
     match e {
         SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => true,
         SdkError::ServiceError(s) => {
@@ -32,18 +36,20 @@ pub(super) fn is_transient<E: ProvideErrorMetadata>(e: &SdkError<E>) -> bool {
     }
 }
 
-pub(super) fn describe<E>(what: &str, e: &SdkError<E>) -> TargetError
+/// `what: <the error with its whole cause chain>`.
+pub fn describe<E, R>(what: &str, e: &SdkError<E, R>) -> TargetError
 where
     E: std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug,
 {
     TargetError(format!("{what}: {}", DisplayErrorContext(e)))
 }
 
 /// Runs `call` until it succeeds, retrying transient errors with backoff.
-pub(super) async fn retried<T, E, F, Fut>(what: &str, mut call: F) -> Result<T, TargetError>
+pub async fn retried<T, E, F, Fut>(what: &str, mut call: F) -> Result<T, TargetError>
 where
     F: FnMut() -> Fut,
-    Fut: Future<Output = Result<T, SdkError<E>>>,
+    Fut: Future<Output = Result<T, SdkError<E, HttpResponse>>>,
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
     let mut delays = retry_delays();

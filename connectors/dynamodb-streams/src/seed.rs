@@ -5,12 +5,12 @@
 //! overwrite its item: the stream then says MODIFY instead of INSERT, and still gets one record
 //! per write.
 
-use super::aws::retried;
-use super::{retry_delays, SeedRecord, Seeder, TargetError};
-use esmd_dynamodb_streams::aws_sdk_dynamodb::primitives::Blob;
-use esmd_dynamodb_streams::aws_sdk_dynamodb::types::{AttributeValue, KeyType, PutRequest, ScalarAttributeType, WriteRequest};
-use esmd_dynamodb_streams::aws_sdk_dynamodb::Client;
-use esmd_dynamodb_streams::DynamoDbStreamsSourceConfig;
+use esmd_aws::retry::retried;
+use esmd_api::seed::{retry_delays, SeedRecord, Seeder, TargetError};
+use aws_sdk_dynamodb::primitives::Blob;
+use aws_sdk_dynamodb::types::{AttributeValue, KeyType, PutRequest, ScalarAttributeType, WriteRequest};
+use aws_sdk_dynamodb::Client;
+use crate::DynamoDbStreamsSourceConfig;
 use std::collections::{HashMap, HashSet};
 
 /// BatchWriteItem's limit.
@@ -44,7 +44,7 @@ pub struct DynamoDbSeeder {
 
 impl DynamoDbSeeder {
     pub async fn connect(config: &DynamoDbStreamsSourceConfig, keys: u64) -> Result<Self, TargetError> {
-        let (client, table) = esmd_dynamodb_streams::table_client(config).await.map_err(|e| TargetError(e.to_string()))?;
+        let (client, table) = crate::table_client(config).await.map_err(|e| TargetError(e.to_string()))?;
         let out = retried("DescribeTable", || client.describe_table().table_name(&table).send()).await?;
         let description = out.table().ok_or_else(|| TargetError(format!("DescribeTable {table}: no table description")))?;
         let kind_of = |name: &str| {

@@ -1,6 +1,6 @@
 //! [`StreamSource`]: an [`OrderedSource`] over any [`ShardApi`].
 
-use crate::{PollingReader, ReaderOptions, ShardApi};
+use super::{PollingReader, ReaderOptions, ShardApi};
 use async_trait::async_trait;
 use esmd_api::{EventEncoder, OrderedSource, ShardId, ShardInfo, ShardReader, SourceError, StartFrom};
 use std::collections::HashSet;
@@ -89,7 +89,7 @@ impl<A: ShardApi> OrderedSource for StreamSource<A> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::Page;
+    use crate::stream::Page;
     use esmd_api::{Record, ShardId};
     use serde_json::Value;
     use std::sync::Mutex as StdMutex;

@@ -3,9 +3,9 @@
 //! and partitioning they had. The value is the failure record (AWS's shape, `KafkaBatchInfo`
 //! for the whole batch) with the record itself as `payload`, as it appeared in the event.
 
-use super::{Destination, DestinationError, Failure};
+use crate::FailureProducer;
 use async_trait::async_trait;
-use esmd_kafka::FailureProducer;
+use esmd_api::destination::{Destination, DestinationError, Failure};
 use serde_json::Value;
 use std::time::Duration;
 
