@@ -15,6 +15,7 @@ pub mod drain;
 pub mod destination;
 pub mod engine;
 pub mod invoke;
+pub mod lease;
 pub mod metrics;
 pub mod seed;
 pub mod status;
