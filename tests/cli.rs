@@ -103,21 +103,19 @@ starting_position = "TRIM_HORIZON"
     .unwrap();
     let mut child = esmd().args(["run", "-c"]).arg(&config).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
     let start = Instant::now();
-    let delivered = || f.requests().iter().map(|e| e["Records"].as_array().map_or(0, Vec::len)).sum::<usize>();
-    while delivered() < 500 {
-        assert!(start.elapsed() < Duration::from_secs(30), "only {} records delivered", delivered());
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    support::wait::eventually("500 records delivered", Duration::from_secs(30), || {
+        let delivered = f.requests().iter().map(|e| e["Records"].as_array().map_or(0, Vec::len)).sum::<usize>();
+        if delivered >= 500 { Ok(()) } else { Err(format!("only {delivered} records delivered")) }
+    })
+    .await;
     // SIGTERM: stop polling, finish in-flight batches, write checkpoints, exit 0.
     let pid = child.id().to_string();
     assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        assert!(start.elapsed() < Duration::from_secs(60), "esmd did not exit after SIGTERM");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    // 60 s from the start, as before: what the wait for the records took counts.
+    let status = support::wait::eventually("esmd to exit after SIGTERM", Duration::from_secs(60).saturating_sub(start.elapsed()), || {
+        child.try_wait().unwrap().ok_or_else(|| "esmd did not exit after SIGTERM".to_string())
+    })
+    .await;
     assert!(status.success(), "exit status {status:?}");
     assert!(Path::new(&state).join("checkpoints.redb").exists());
 }

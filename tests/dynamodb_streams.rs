@@ -10,7 +10,7 @@ use esmd_dynamodb_streams::{dynamodb_streams_source, DynamoDbStreamsOptions, Dyn
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use support::dynamodb::DynamoDb;
 use support::function::{FunctionServer, Reply};
 use support::moto::{EsmdProcess, MotoServer};
@@ -41,15 +41,15 @@ async fn recording_function() -> (FunctionServer, Arc<Mutex<Vec<Value>>>) {
 }
 
 async fn wait_records(seen: &Arc<Mutex<Vec<Value>>>, n: usize) -> Vec<Value> {
-    let start = Instant::now();
-    loop {
+    support::wait::eventually(&format!("{n} records"), Duration::from_secs(30), || {
         let got = seen.lock().unwrap().clone();
         if got.len() >= n {
-            return got;
+            Ok(got)
+        } else {
+            Err(format!("{} of {n} records: {got:#?}", got.len()))
         }
-        assert!(start.elapsed() < Duration::from_secs(30), "{} of {n} records: {got:#?}", got.len());
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    })
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -142,11 +142,7 @@ async fn events_and_failure_records_match_the_aws_recordings() {
     let mut settings = stream_settings(1, 0);
     settings.maximum_retry_attempts = Some(1);
     let m = start_stream(source(&moto.endpoint(), &arn), &f.url(), settings, dir.path(), None);
-    let start = Instant::now();
-    while m.failures().is_empty() {
-        assert!(start.elapsed() < Duration::from_secs(30), "no failure record");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    support::wait::wait_for("a failure record", Duration::from_secs(30), || !m.failures().is_empty()).await;
     let failures_file = m.destination.clone();
     m.stop().await;
 

@@ -8,16 +8,9 @@ use esmd::engine::settings::QueueExhausted;
 use esmd_memory::{MemoryQueue, MemoryQueueOptions};
 use std::collections::{BTreeMap, HashSet};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use support::function::{FunctionServer, Reply};
-
-async fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !done() {
-        assert!(start.elapsed() < Duration::from_secs(30), "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-}
+use support::wait::wait_for;
 
 fn queue(fifo: bool) -> MemoryQueue {
     MemoryQueue::new(MemoryQueueOptions { name: "q".into(), fifo, visibility_timeout: Duration::from_secs(30), ..Default::default() })
@@ -32,7 +25,7 @@ async fn concurrency_is_bounded_and_everything_is_acked() {
     }
     let dir = tempfile::tempdir().unwrap();
     let m = start_queue(Arc::new(q.clone()), &f.url(), queue_settings(5, 3), dir.path());
-    wait_until("all acked", || q.acked_count() == 200).await;
+    wait_for("all acked", Duration::from_secs(30), || q.acked_count() == 200).await;
     assert!(f.max_in_flight() <= 3, "max in flight {}", f.max_in_flight());
     assert!(f.max_in_flight() > 1, "batches never ran concurrently");
     let bodies: HashSet<String> = f.requests().iter().flat_map(sqs_records).map(|r| r.1).collect();
@@ -59,7 +52,7 @@ async fn partial_batch_acks_successes_and_retries_failures() {
     settings.maximum_retry_attempts = Some(2);
     settings.on_exhausted = QueueExhausted::Destination;
     let m = start_queue(Arc::new(q.clone()), &f.url(), settings, dir.path());
-    wait_until("all acked", || q.acked_count() == 30).await;
+    wait_for("all acked", Duration::from_secs(30), || q.acked_count() == 30).await;
     let mut seen: BTreeMap<String, usize> = BTreeMap::new();
     for (_, body) in f.requests().iter().flat_map(sqs_records) {
         *seen.entry(body).or_default() += 1;
@@ -92,7 +85,7 @@ async fn malformed_partial_response_fails_the_batch() {
     settings.maximum_retry_attempts = Some(1);
     settings.on_exhausted = QueueExhausted::DeadLetter;
     let m = start_queue(Arc::new(q.clone()), &f.url(), settings, dir.path());
-    wait_until("dead-lettered", || q.dead_letters().len() == 4).await;
+    wait_for("dead-lettered", Duration::from_secs(30), || q.dead_letters().len() == 4).await;
     assert_eq!(q.acked_count(), 0);
     m.stop().await;
 }
@@ -149,7 +142,7 @@ async fn fifo_groups_keep_their_order() {
     let mut settings = queue_settings(4, 5);
     settings.report_batch_item_failures = true;
     let m = start_queue(Arc::new(q.clone()), &f.url(), settings, dir.path());
-    wait_until("all acked", || q.acked_count() == 60).await;
+    wait_for("all acked", Duration::from_secs(30), || q.acked_count() == 60).await;
     for (g, order) in processed.lock().unwrap().iter() {
         assert_eq!(order, &(0..20).collect::<Vec<_>>(), "group {g}");
     }
@@ -172,7 +165,7 @@ async fn filtered_messages_are_acked() {
     ctx.filter = Some(Arc::new(filter));
     let mapping = esmd::supervisor::QueueMapping { ctx: Arc::new(ctx), settings: Arc::new(queue_settings(10, 2)), source: Arc::new(q.clone()) };
     let handle = tokio::spawn(mapping.run());
-    wait_until("all acked", || q.acked_count() == 10).await;
+    wait_for("all acked", Duration::from_secs(30), || q.acked_count() == 10).await;
     let bodies: Vec<String> = f.requests().iter().flat_map(sqs_records).map(|r| r.1).collect();
     assert_eq!(bodies.len(), 5);
     assert!(bodies.iter().all(|b| b.contains("true")));

@@ -335,8 +335,8 @@ fn checkpoint_never_passes_an_unfinished_record() {
                 settings.report_batch_item_failures = true;
                 let m = start_stream(Arc::new(log.clone()), &f.url(), settings, dir.path(), None);
                 let shard = shard0(&log);
-                let deadline = std::time::Instant::now() + T;
-                loop {
+                // Every look asserts the invariant: look as often as the old loop did.
+                support::wait::eventually_every("the checkpoint to reach the last record", T, Duration::from_millis(2), || {
                     let cp = m.checkpoint(&shard);
                     let finished: HashSet<String> = {
                         let mut s = done.lock().unwrap().clone();
@@ -353,12 +353,12 @@ fn checkpoint_never_passes_an_unfinished_record() {
                         }
                         if cp == pos.last().unwrap() {
                             assert_eq!(finished.len(), pos.len());
-                            break;
+                            return Ok(());
                         }
                     }
-                    assert!(std::time::Instant::now() < deadline, "not finished: checkpoint {cp:?}");
-                    tokio::time::sleep(Duration::from_millis(2)).await;
-                }
+                    Err(format!("not finished: checkpoint {cp:?}"))
+                })
+                .await;
                 m.stop().await;
             });
             Ok(())
@@ -379,22 +379,20 @@ async fn restart_resumes_after_the_checkpoint() {
     .await;
     let m1 = start_stream(Arc::new(log.clone()), &f1.url(), stream_settings(10, 0), dir.path(), None);
     let start = std::time::Instant::now();
-    while !f1.requests().iter().flat_map(kinesis_records).any(|r| r.2.parse::<usize>().unwrap() >= 100) {
-        assert!(start.elapsed() < T, "the first run never reached record 100");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    support::wait::wait_for("the first run to reach record 100", T, || {
+        f1.requests().iter().flat_map(kinesis_records).any(|r| r.2.parse::<usize>().unwrap() >= 100)
+    })
+    .await;
     // Checkpoints are saved behind the invocations (group commit), so on a loaded machine the
     // saved position can trail the function's view: wait for it to reach the failing batch.
     let resume_of = |cp: &Option<String>| cp.as_ref().map_or(0, |cp| pos.iter().position(|p| p == cp).unwrap() + 1);
-    loop {
+    // T from the start, as before: the wait for record 100 counts.
+    support::wait::eventually_every("the checkpoint to reach the batch before record 100", T.saturating_sub(start.elapsed()), Duration::from_millis(5), || {
         let cp = m1.checkpoint(&shard0(&log));
         assert!(resume_of(&cp) <= 100, "checkpoint {cp:?} passed record 100, which the function never took");
-        if resume_of(&cp) >= 90 {
-            break;
-        }
-        assert!(start.elapsed() < T, "checkpoint {cp:?} never reached the batch before record 100");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+        if resume_of(&cp) >= 90 { Ok(()) } else { Err(format!("checkpoint {cp:?}")) }
+    })
+    .await;
     // The failing batch keeps being retried; the checkpoint must not pass it meanwhile.
     tokio::time::sleep(Duration::from_millis(100)).await;
     let cp = m1.checkpoint(&shard0(&log));

@@ -65,15 +65,15 @@ fn iso(ms: i64) -> String {
 }
 
 async fn wait_finals(f: &FunctionServer, n: usize) -> Vec<Value> {
-    let start = std::time::Instant::now();
-    loop {
+    support::wait::eventually(&format!("{n} final invocations"), T, || {
         let events = f.requests();
         if events.iter().filter(|e| is_final(e)).count() >= n {
-            return events;
+            Ok(events)
+        } else {
+            Err(format!("got {events:#?}"))
         }
-        assert!(start.elapsed() < T, "expected {n} final invocations, got {:#?}", events);
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    })
+    .await
 }
 
 /// A backlog over three past windows: batches never span windows, each invocation carries the

@@ -76,16 +76,12 @@ async fn delivers_in_key_order_with_parallelization_10_and_commits_everything() 
     let m = start_stream(source(&bs, "orders", "g1"), &f.url(), settings, dir.path(), None);
     wait_all_committed(&bs, "g1", "orders", 3, Duration::from_secs(60)).await;
     // Each partition's lag (high watermark − committed) comes down to 0 in /status.
-    let start = std::time::Instant::now();
-    loop {
+    support::wait::eventually("every partition's lag to be 0", Duration::from_secs(10), || {
         let snap = m.registry.snapshot();
         let lags: Vec<Option<u64>> = (0..3).map(|p| snap.get("m").and_then(|s| s.shards.get(&format!("orders-{p}"))).and_then(|s| s.backlog)).collect();
-        if lags.iter().all(|l| *l == Some(0)) {
-            break;
-        }
-        assert!(start.elapsed() < Duration::from_secs(10), "lags {lags:?}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+        if lags.iter().all(|l| *l == Some(0)) { Ok(()) } else { Err(format!("lags {lags:?}")) }
+    })
+    .await;
     m.stop().await;
 
     let seen = seen.lock().unwrap().clone();
@@ -167,11 +163,11 @@ async fn rebalance_between_two_consumers_loses_nothing() {
     let fb = FunctionServer::start(slow(seen_b.clone())).await;
     let (da, db) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let a = start_stream(source(&bs, "r", "g3"), &fa.url(), stream_settings(20, 0), da.path(), None);
-    let start = std::time::Instant::now();
-    while seen_a.lock().unwrap().len() < 600 {
-        assert!(start.elapsed() < Duration::from_secs(30), "consumer A never got going");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    support::wait::eventually("consumer A to get going", Duration::from_secs(30), || {
+        let n = seen_a.lock().unwrap().len();
+        if n >= 600 { Ok(()) } else { Err(format!("{n} of 600 records")) }
+    })
+    .await;
     let b = start_stream(source(&bs, "r", "g3"), &fb.url(), stream_settings(20, 0), db.path(), None);
     wait_all_committed(&bs, "g3", "r", 4, Duration::from_secs(120)).await;
     a.stop().await;
@@ -292,11 +288,11 @@ async fn latest_and_committed_offsets_winning() {
     // LATEST, new group: only records written after the partition was assigned.
     let dir = tempfile::tempdir().unwrap();
     let m = start_stream(source_from(&bs, "s", "sg", StartFrom::Latest), &f.url(), stream_settings(10, 0), dir.path(), None);
-    let start = std::time::Instant::now();
-    while m.registry.snapshot().get("m").and_then(|s| s.shards.get("s-0")).map(|s| s.state.clone()) != Some(esmd::status::ShardState::Running) {
-        assert!(start.elapsed() < Duration::from_secs(30), "partition never assigned");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    support::wait::eventually("the partition to be assigned", Duration::from_secs(30), || {
+        let state = m.registry.snapshot().get("m").and_then(|s| s.shards.get("s-0")).map(|s| s.state.clone());
+        if state == Some(esmd::status::ShardState::Running) { Ok(()) } else { Err(format!("partition state {state:?}")) }
+    })
+    .await;
     tokio::time::sleep(Duration::from_secs(1)).await;
     produce(&bs, "s", (10..13).map(|i| Message { partition: Some(0), key: None, value: format!("{i}"), timestamp: None })).await;
     wait_all_committed(&bs, "sg", "s", 1, Duration::from_secs(30)).await;
@@ -345,13 +341,10 @@ async fn an_abandoned_read_hands_the_partition_on() {
     kafka.create_topic("h", 1).unwrap();
     let src = source(&bs, "h", "hg");
     let start = std::time::Instant::now();
-    let shard = loop {
-        if let Some(s) = src.list_shards().await.unwrap().into_iter().next() {
-            break s;
-        }
-        assert!(start.elapsed() < Duration::from_secs(30), "never assigned");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    let shard = support::wait::until("a partition to be assigned", Duration::from_secs(30), || async {
+        src.list_shards().await.unwrap().into_iter().next().ok_or_else(|| "never assigned".to_string())
+    })
+    .await;
     let mut first = src.open(&shard, StartFrom::TrimHorizon).await.unwrap();
     assert!(tokio::time::timeout(Duration::from_millis(50), first.read(10)).await.is_err(), "nothing to read yet");
     drop(first);

@@ -31,11 +31,11 @@ type Seen = Arc<Mutex<Vec<(String, i64, String)>>>;
 
 /// Waits (up to a minute) until the function has seen `n` records.
 async fn wait_delivered(seen: &Seen, n: usize, broker: &Tansu) {
-    let start = std::time::Instant::now();
-    while seen.lock().unwrap().len() < n {
-        assert!(start.elapsed() < Duration::from_secs(60), "delivered {} of {n}\n{}", seen.lock().unwrap().len(), broker.log());
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    support::wait::eventually_every(&format!("{n} records delivered"), Duration::from_secs(60), Duration::from_millis(50), || {
+        let got = seen.lock().unwrap().len();
+        if got >= n { Ok(()) } else { Err(format!("delivered {got} of {n}\n{}", broker.log())) }
+    })
+    .await
 }
 
 async fn recording_function(seen: Seen) -> FunctionServer {

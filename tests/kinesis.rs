@@ -10,7 +10,7 @@ use esmd_kinesis::{kinesis_source, sequence_cmp, KinesisOptions, KinesisSource, 
 use serde_json::{json, Value};
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use support::function::{FunctionServer, Reply};
 use support::kinesis::{client, create_stream, put_records};
 use support::moto::{EsmdProcess, MotoServer};
@@ -54,15 +54,11 @@ fn recording_function_handler(seen: Seen) -> impl Fn(&Value) -> Reply + Send + S
 }
 
 async fn wait_for(seen: &Seen, unique: usize, timeout: Duration) {
-    let start = Instant::now();
-    loop {
+    support::wait::eventually("the records", timeout, || {
         let n = seen.lock().unwrap().iter().map(|r| (r.0.clone(), r.1.clone())).collect::<BTreeSet<_>>().len();
-        if n >= unique {
-            return;
-        }
-        assert!(start.elapsed() < timeout, "{n} of {unique} records delivered after {timeout:?}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+        if n >= unique { Ok(()) } else { Err(format!("{n} of {unique} records delivered")) }
+    })
+    .await
 }
 
 /// Data `{"k":key,"i":n}`: n counts the key's records in production order.
@@ -172,11 +168,10 @@ async fn restart_resumes_from_checkpoints_without_gaps() {
     let _ = m.handle.await;
     // Aborting the mapping drops its shard tasks at their next poll; until then they hold the
     // checkpoint store open (redb allows one opener).
-    let start = Instant::now();
-    while esmd::checkpoint::embedded::EmbeddedStore::open(&dir.path().join("checkpoints.redb")).is_err() {
-        assert!(start.elapsed() < Duration::from_secs(10), "the store stays locked");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    support::wait::wait_for("the checkpoint store to be released", Duration::from_secs(10), || {
+        esmd::checkpoint::embedded::EmbeddedStore::open(&dir.path().join("checkpoints.redb")).is_ok()
+    })
+    .await;
     let first_run = seen.lock().unwrap().len();
     assert!(first_run < 3_000, "the crash came before the end ({first_run} delivered)");
 
@@ -364,11 +359,11 @@ async fn latest_mapping_reads_children_of_read_parents_from_their_start() {
 
     let m = start_stream(source(&kl.endpoint(), "latest", ReaderOptions::default()), &f.url(), settings.clone(), dir.path(), None);
     // LATEST counts from when the reader opened: wait for the first poll before producing.
-    let start = Instant::now();
-    while m.registry.snapshot().get("m").and_then(|s| s.shards.get("shardId-000000000000")).map(|s| s.state.clone()) != Some(esmd::status::ShardState::Running) {
-        assert!(start.elapsed() < Duration::from_secs(20), "shard never ran");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    support::wait::eventually("the shard to run", Duration::from_secs(20), || {
+        let state = m.registry.snapshot().get("m").and_then(|s| s.shards.get("shardId-000000000000")).map(|s| s.state.clone());
+        if state == Some(esmd::status::ShardState::Running) { Ok(()) } else { Err(format!("shard state {state:?}")) }
+    })
+    .await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     let records = keyed_records(200, 10, 5);
     let mut written = put_records(&c, "latest", &records[..100]).await;
@@ -528,14 +523,10 @@ function = {{ type = "http", url = "{}" }}
     assert_eq!(shard["parents"], json!([]), "{status:#}");
     assert!(shard["millis_behind_latest"].is_u64(), "{status:#}");
     assert!(Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap().success());
-    let start = Instant::now();
-    let exit = loop {
-        if let Some(s) = child.0.try_wait().unwrap() {
-            break s;
-        }
-        assert!(start.elapsed() < Duration::from_secs(60), "esmd did not exit after SIGTERM");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    let exit = support::wait::eventually("esmd to exit after SIGTERM", Duration::from_secs(60), || {
+        child.0.try_wait().unwrap().ok_or_else(|| "esmd did not exit after SIGTERM".to_string())
+    })
+    .await;
     assert!(exit.success(), "{exit:?}");
 }
 
@@ -564,11 +555,16 @@ async fn tumbling_windows_aggregate_each_record_once_per_shard_and_window() {
     let m = start_stream(source(&moto.endpoint(), "windows", ReaderOptions::default()), &f.url(), settings, dir.path(), None);
     let is_final = |e: &Value| e["isFinalInvokeForWindow"] == json!(true);
     let seen_len = |e: &Value| e["state"]["seen"].as_array().map_or(0, Vec::len);
-    let start = Instant::now();
-    while f.requests().iter().filter(|e| is_final(e)).map(seen_len).sum::<usize>() < written.len() {
-        assert!(start.elapsed() < Duration::from_secs(60), "final states cover too few records: {:#?}", f.requests());
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    support::wait::eventually("final states to cover every record", Duration::from_secs(60), || {
+        let requests = f.requests();
+        let covered = requests.iter().filter(|e| is_final(e)).map(seen_len).sum::<usize>();
+        if covered >= written.len() {
+            Ok(())
+        } else {
+            Err(format!("final states cover too few records ({covered} of {}): {requests:#?}", written.len()))
+        }
+    })
+    .await;
     m.stop().await;
 
     let secs = |iso: &Value| chrono::DateTime::parse_from_rfc3339(iso.as_str().unwrap()).unwrap().timestamp() as f64;

@@ -17,8 +17,9 @@ use esmd_rabbitmq::{Publisher, RabbitMqConnection, RabbitMqOptions, RabbitMqSour
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use support::function::{FunctionServer, Reply};
+use support::wait::wait_for;
 use support::rabbitmq::{rabbitmqctl, rmq_messages, unique, wait_empty, Broker, QueueArgs, BROKER, URI};
 use tokio_util::sync::CancellationToken;
 
@@ -61,14 +62,6 @@ fn recording(reply: impl Fn(&[(String, String, bool)]) -> Reply + Send + Sync + 
         r
     };
     (seen, handler)
-}
-
-async fn wait_for(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !done() {
-        assert!(start.elapsed() < timeout, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 /// 100k messages, batch size 100: every message reaches the function once and is acked once
@@ -204,13 +197,11 @@ async fn dead_letter_option_hands_poison_to_the_queues_dlx() {
     settings.on_exhausted = QueueExhausted::DeadLetter;
     let source = source_with(config(&q, json!({})), &settings);
     let m = start(source, &f.url(), settings, dir.path(), |_| {});
-    let mut dead = Vec::new();
-    let start_t = Instant::now();
-    while dead.is_empty() {
-        assert!(start_t.elapsed() < Duration::from_secs(30), "nothing dead-lettered");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        dead = broker.drain(&dlq).await;
-    }
+    let dead = support::wait::until_every("a dead-lettered message", Duration::from_secs(30), Duration::from_millis(100), || async {
+        let dead = broker.drain(&dlq).await;
+        if dead.is_empty() { Err("nothing dead-lettered".to_string()) } else { Ok(dead) }
+    })
+    .await;
     wait_empty(&q, Duration::from_secs(30)).await;
     assert!(m.failures().is_empty(), "dead-lettering is not the destination");
     m.stop().await;
@@ -388,13 +379,16 @@ async fn rabbitmq_destination_publishes_failure_records() {
     let source = source_with(config(&q, json!({})), &settings);
     let destination = RabbitMqDestination::new(Publisher::new(connection, "esmd-test-dest"), String::new(), dead.clone());
     let m = start(source, &f.url(), settings, dir.path(), |c| c.destination = Some(Arc::new(destination)));
-    let mut records = Vec::new();
-    let start_t = Instant::now();
-    while records.len() < 3 {
-        assert!(start_t.elapsed() < Duration::from_secs(30), "{} failure records", records.len());
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        records.extend(broker.drain(&dead).await);
-    }
+    // What each round drains is kept: the queue hands a message out once.
+    let records = Mutex::new(Vec::new());
+    support::wait::until_every("3 failure records", Duration::from_secs(30), Duration::from_millis(100), || async {
+        let drained = broker.drain(&dead).await;
+        let mut records = records.lock().unwrap();
+        records.extend(drained);
+        if records.len() >= 3 { Ok(()) } else { Err(format!("{} failure records", records.len())) }
+    })
+    .await;
+    let records = records.into_inner().unwrap();
     wait_empty(&q, Duration::from_secs(30)).await;
     m.stop().await;
 

@@ -23,6 +23,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use support::function::{FunctionServer, Reply};
+use support::wait::wait_for;
 use support::moto::{MotoServer, ACCOUNT};
 use tokio_util::sync::CancellationToken;
 
@@ -72,35 +73,28 @@ fn start(source: Arc<SqsSource>, url: &str, settings: QueueSettings, dir: &std::
     Mapping { registry, stop, handle, destination }
 }
 
-async fn wait_for(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !done() {
-        assert!(start.elapsed() < timeout, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
+/// moto answers one request at a time: a wait that asks it looks every 100 ms, not every 20.
+const MOTO_POLL: Duration = Duration::from_millis(100);
 
 async fn wait_counts(moto: &MotoServer, url: &str, expected: (u64, u64), timeout: Duration) {
-    let start = Instant::now();
-    loop {
+    support::wait::until_every(&format!("queue {url} to hold (visible, in flight) = {expected:?}"), timeout, MOTO_POLL, || async {
         let counts = moto.queue_counts(url).await;
-        if counts == expected {
-            return;
-        }
-        assert!(start.elapsed() < timeout, "queue {url}: (visible, in flight) = {counts:?}, expected {expected:?}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+        if counts == expected { Ok(()) } else { Err(format!("{counts:?}")) }
+    })
+    .await
 }
 
 async fn wait_bodies(moto: &MotoServer, url: &str, n: usize, timeout: Duration) -> Vec<String> {
-    let start = Instant::now();
-    let mut bodies = Vec::new();
-    while bodies.len() < n {
-        assert!(start.elapsed() < timeout, "{url}: {} of {n} messages after {timeout:?}: {bodies:?}", bodies.len());
-        bodies.extend(moto.drain_bodies(url).await);
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    bodies
+    // What each round drains is kept: a received message is deleted from the queue.
+    let bodies = Mutex::new(Vec::new());
+    support::wait::until_every(&format!("{n} messages in {url}"), timeout, MOTO_POLL, || async {
+        let drained = moto.drain_bodies(url).await;
+        let mut bodies = bodies.lock().unwrap();
+        bodies.extend(drained);
+        if bodies.len() >= n { Ok(()) } else { Err(format!("{url}: {} of {n} messages: {bodies:?}", bodies.len())) }
+    })
+    .await;
+    bodies.into_inner().unwrap()
 }
 
 fn records(event: &Value) -> Vec<Value> {
@@ -596,11 +590,7 @@ async fn a_failing_destination_holds_the_record_until_it_is_delivered() {
     let moto = MotoServer::start().await;
     let d = SqsDestination::new(&moto.sdk_config(), &MotoServer::queue_arn("late"), ACCOUNT, "late");
     let (m, _f) = give_up_one_batch(Arc::new(d)).await;
-    let start = Instant::now();
-    while m.registry.snapshot().get("m").and_then(|s| s.last_error.clone()).is_none() {
-        assert!(start.elapsed() < Duration::from_secs(20), "delivery never failed");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_for("a failed delivery", Duration::from_secs(20), || m.registry.snapshot().get("m").and_then(|s| s.last_error.clone()).is_some()).await;
     let error = m.registry.snapshot()["m"].last_error.clone().unwrap();
     assert!(error.contains("arn:aws:sqs:us-east-1:123456789012:late"), "{error}");
     let url = moto.create_queue("late", &[]).await;
@@ -635,15 +625,11 @@ async fn s3_destination_gets_record_and_payload_at_the_aws_key() {
     let d = S3Destination::new(&moto.sdk_config(), "arn:aws:s3:::esmd-failures", "esmd-failures", mapping_uuid);
     let (m, _f) = give_up_one_batch(Arc::new(d)).await;
     let prefix = format!("aws/lambda/{mapping_uuid}/shardId-000000000000/");
-    let start = Instant::now();
-    let key = loop {
+    let key = support::wait::until_every(&format!("an object under {prefix}"), Duration::from_secs(30), MOTO_POLL, || async {
         let out = s3.list_objects_v2().bucket("esmd-failures").prefix(&prefix).send().await.unwrap();
-        if let Some(o) = out.contents().first() {
-            break o.key().unwrap().to_owned();
-        }
-        assert!(start.elapsed() < Duration::from_secs(30), "no object under {prefix}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+        out.contents().first().map(|o| o.key().unwrap().to_owned()).ok_or_else(|| format!("no object under {prefix}"))
+    })
+    .await;
     m.stop().await;
     // aws/lambda/<uuid>/<shard>/YYYY/MM/DD/YYYY-MM-DDTHH.MM.SS-<uuid>
     let rest = &key[prefix.len()..];

@@ -16,7 +16,7 @@ use esmd_api::{OrderedSource, QueueSource};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -61,11 +61,13 @@ impl Mapping {
 
     /// Waits until the shard's checkpoint is `position`.
     pub async fn wait_checkpoint(&self, shard: &str, position: &str, timeout: Duration) {
-        let start = Instant::now();
-        while self.checkpoint(shard).as_deref() != Some(position) {
-            assert!(start.elapsed() < timeout, "checkpoint of {shard} is {:?}, expected {position}\n{:#?}", self.checkpoint(shard), self.registry.snapshot());
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
+        crate::support::wait::eventually_every(&format!("the checkpoint of {shard} to reach {position}"), timeout, Duration::from_millis(5), || {
+            match self.checkpoint(shard) {
+                Some(cp) if cp == position => Ok(()),
+                cp => Err(format!("it is {cp:?}\n{:#?}", self.registry.snapshot())),
+            }
+        })
+        .await
     }
 
     /// Failure records written to the file destination so far.

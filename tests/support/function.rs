@@ -306,20 +306,15 @@ impl FunctionServer {
     /// Waits until at least `n` requests arrived and returns their bodies; panics after
     /// `timeout` showing what did arrive.
     pub async fn wait_for_requests(&self, n: usize, timeout: Duration) -> Vec<Value> {
-        let deadline = Instant::now() + timeout;
-        loop {
+        super::wait::eventually(&format!("{n} requests to the function"), timeout, || {
             let requests = self.requests();
             if requests.len() >= n {
-                return requests;
+                Ok(requests)
+            } else {
+                Err(format!("got {}: {requests:#?}", requests.len()))
             }
-            if Instant::now() >= deadline {
-                panic!(
-                    "FunctionServer: expected {n} requests within {timeout:?}, got {}: {requests:#?}",
-                    requests.len()
-                );
-            }
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
+        })
+        .await
     }
 }
 

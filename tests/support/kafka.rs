@@ -125,15 +125,11 @@ pub async fn high_watermarks(bootstrap: &str, topic: &str, partitions: i32) -> V
 
 /// Waits until the group's committed offsets are `expected`, one per partition.
 pub async fn wait_committed(bootstrap: &str, group: &str, topic: &str, expected: &[i64], timeout: Duration) {
-    let start = Instant::now();
-    loop {
+    super::wait::until_every(&format!("group {group} to commit {expected:?} on {topic}"), timeout, Duration::from_millis(50), || async {
         let c = committed(bootstrap, group, topic, expected.len() as i32).await;
-        if c == expected {
-            return;
-        }
-        assert!(start.elapsed() < timeout, "committed {c:?}, expected {expected:?}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+        if c == expected { Ok(()) } else { Err(format!("committed {c:?}, expected {expected:?}")) }
+    })
+    .await
 }
 
 /// Waits until the group has committed every partition's high watermark.
@@ -220,11 +216,7 @@ impl Tansu {
         }
         let child = cmd.spawn().expect("start tansu");
         let bootstrap = format!("127.0.0.1:{port}");
-        let start = Instant::now();
-        while std::net::TcpStream::connect(&bootstrap).is_err() {
-            assert!(start.elapsed() < Duration::from_secs(30), "tansu did not listen on {bootstrap}");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        super::wait::wait_for(&format!("tansu to listen on {bootstrap}"), Duration::from_secs(30), || std::net::TcpStream::connect(&bootstrap).is_ok()).await;
         Tansu { child, bootstrap, _dir: dir }
     }
 

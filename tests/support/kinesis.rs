@@ -27,15 +27,12 @@ pub async fn create_stream(client: &Client, name: &str, shards: i32) {
 }
 
 pub async fn wait_active(client: &Client, name: &str) {
-    let start = Instant::now();
-    loop {
+    super::wait::until_every(&format!("stream {name} to be active"), Duration::from_secs(30), Duration::from_millis(100), || async {
         let d = client.describe_stream_summary().stream_name(name).send().await.unwrap();
-        if d.stream_description_summary().map(|s| s.stream_status()) == Some(&StreamStatus::Active) {
-            return;
-        }
-        assert!(start.elapsed() < Duration::from_secs(30), "stream {name} not active");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+        let status = d.stream_description_summary().map(|s| s.stream_status().clone());
+        if status == Some(StreamStatus::Active) { Ok(()) } else { Err(format!("stream {name} not active: {status:?}")) }
+    })
+    .await
 }
 
 /// Puts records (partition key, data) in PutRecords calls of 500, in order, retrying the

@@ -9,6 +9,7 @@
 //! - [`moto::MotoServer`]: a moto server (AWS emulator) on a free port, killed on drop.
 //! - [`rabbitmq`]: the machine's RabbitMQ (127.0.0.1:5672): queues, publishing, reading back.
 //! - [`tls`]: a test CA and a socat TLS proxy.
+//! - [`wait`]: waiting for a condition (`wait_for`, `eventually`, `until`), never a bare sleep.
 //!
 //! Nothing here talks to anything but 127.0.0.1.
 
@@ -26,3 +27,4 @@ pub mod moto;
 #[cfg(feature = "rabbitmq")]
 pub mod rabbitmq;
 pub mod tls;
+pub mod wait;

@@ -9,7 +9,7 @@ use esmd_rabbitmq::lapin::types::{AMQPValue, FieldTable, LongString, ShortString
 use esmd_rabbitmq::lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
 use serde_json::{json, Value};
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::sync::RwLock;
 
 pub const URI: &str = "amqp://127.0.0.1:5672";
@@ -30,14 +30,10 @@ pub async fn connect() -> Connection {
         return c;
     }
     let _ = Command::new("rabbitmq-server").arg("-detached").status();
-    let start = Instant::now();
-    loop {
-        match Connection::connect(URI_VHOST, ConnectionProperties::default()).await {
-            Ok(c) => return c,
-            Err(e) => assert!(start.elapsed() < Duration::from_secs(90), "RabbitMQ at 127.0.0.1:5672 is needed (rabbitmq-server -detached): {e}"),
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
+    super::wait::until_every("RabbitMQ at 127.0.0.1:5672", Duration::from_secs(90), Duration::from_millis(500), || async {
+        Connection::connect(URI_VHOST, ConnectionProperties::default()).await.map_err(|e| format!("RabbitMQ at 127.0.0.1:5672 is needed (rabbitmq-server -detached): {e}"))
+    })
+    .await
 }
 
 pub struct Broker {
@@ -123,15 +119,12 @@ impl Broker {
 
 /// Waits until the queue holds no ready message and, checked with rabbitmqctl, none unacked.
 pub async fn wait_empty(queue: &str, timeout: Duration) {
-    let start = Instant::now();
-    loop {
+    // Each look runs rabbitmqctl (an Erlang VM start): not more often than every 200 ms.
+    super::wait::eventually_every(&format!("{queue} to be empty"), timeout, Duration::from_millis(200), || {
         let (ready, unacked) = counts(queue);
-        if ready == 0 && unacked == 0 {
-            return;
-        }
-        assert!(start.elapsed() < timeout, "{queue}: {ready} ready, {unacked} unacked after {timeout:?}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+        if ready == 0 && unacked == 0 { Ok(()) } else { Err(format!("{queue}: {ready} ready, {unacked} unacked")) }
+    })
+    .await
 }
 
 /// (ready, unacknowledged) as the broker reports them.

@@ -2,7 +2,7 @@
 //! socat proxy that terminates TLS in front of a plaintext port on 127.0.0.1.
 
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// A test certificate authority with a server certificate for 127.0.0.1 and a client
 /// certificate, made with the `openssl` command line.
@@ -53,11 +53,7 @@ impl TlsProxy {
             .stderr(Stdio::null())
             .spawn()
             .expect("socat (Debian package socat; scripts/kafka-deps.sh installs it) is needed for the TLS tests");
-        let start = Instant::now();
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(start.elapsed() < Duration::from_secs(10), "socat did not listen on {port}");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        super::wait::wait_for(&format!("socat to listen on {port}"), Duration::from_secs(10), || std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()).await;
         TlsProxy { child, port }
     }
 }
