@@ -5,7 +5,7 @@
 use crate::admin::{self, AdminState};
 use crate::checkpoint::embedded::EmbeddedStore;
 use crate::checkpoint::CheckpointStore;
-use crate::config::{Config, DestinationKind, FunctionConfig, MappingConfig};
+use crate::config::{CheckpointKind, Config, DestinationKind, FunctionConfig, MappingConfig};
 use crate::connectors;
 use crate::destination::aws::sdk_config;
 use crate::destination::file::FileDestination;
@@ -21,7 +21,7 @@ use crate::metrics::MappingMetrics;
 use crate::status::StatusRegistry;
 use crate::supervisor::{QueueMapping, StreamMapping};
 use esmd_api::connector::{DestinationContext, OpenContext, OpenedSource};
-use esmd_api::StartFrom;
+use esmd_api::{OrderedSource, StartFrom};
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -157,6 +157,59 @@ async fn source(cfg: &Config, m: &MappingConfig) -> Result<OpenedSource, AppErro
     m.source.spec().open(&ctx).await.map_err(|e| mapping_error(m, e))
 }
 
+/// Where stream mappings keep their checkpoints.
+enum Stores {
+    /// One instance: the embedded store, shared by every mapping.
+    Embedded(Arc<dyn CheckpointStore>),
+    /// A fleet: each mapping's shards are leased from the table; checkpoints live in the leases.
+    Leases { table: crate::lease::LeaseTable, instance: String, failover: Duration },
+}
+
+impl Stores {
+    async fn open(cfg: &Config) -> Result<Stores, AppError> {
+        let c = &cfg.checkpoint;
+        match c.kind {
+            CheckpointKind::Embedded => {
+                let path = c.path.join("checkpoints.redb");
+                let store = tokio::task::spawn_blocking(move || EmbeddedStore::open(&path))
+                    .await
+                    .map_err(|e| AppError::Setup(e.to_string()))?
+                    .map_err(|e| AppError::Setup(e.to_string()))?;
+                Ok(Stores::Embedded(Arc::new(store)))
+            }
+            CheckpointKind::Dynamodb => {
+                // Validation requires the table.
+                let name = c.table.as_deref().ok_or_else(|| AppError::Setup("checkpoint.table is required with type = \"dynamodb\"".into()))?;
+                let client = esmd_aws::AwsClientConfig::new(c.region.clone(), c.endpoint_url.clone());
+                let table = crate::lease::LeaseTable::connect(name, &client).await;
+                if c.create_table {
+                    table.create_if_missing().await.map_err(|e| AppError::Setup(format!("checkpoint.table: {e}")))?;
+                }
+                let instance = cfg.fleet.instance_id();
+                tracing::info!(table = name, instance = %instance, failover_s = cfg.fleet.failover_time_seconds, "fleet: shard leases in DynamoDB");
+                Ok(Stores::Leases { table, instance, failover: Duration::from_secs(cfg.fleet.failover_time_seconds) })
+            }
+        }
+    }
+
+    /// The source and store a stream mapping runs with. Sources that keep their own positions
+    /// (Kafka's consumer group) share out their shards themselves.
+    fn for_stream(&self, mapping: &str, source: Arc<dyn OrderedSource>, status: crate::status::MappingHandle) -> (Arc<dyn OrderedSource>, Arc<dyn CheckpointStore>) {
+        match self {
+            Stores::Embedded(store) => (source, store.clone()),
+            Stores::Leases { table, instance, failover } => {
+                let fleet = crate::lease::Fleet::new(table.clone(), mapping, instance, *failover, Some(status));
+                let store: Arc<dyn CheckpointStore> = Arc::new(crate::lease::LeaseStore::new(fleet.clone()));
+                if source.keeps_positions() {
+                    (source, store)
+                } else {
+                    (Arc::new(crate::lease::LeasedSource::new(source, fleet)), store)
+                }
+            }
+        }
+    }
+}
+
 /// What [`start`] can change for a run that is not a service (`esmd drain`).
 #[derive(Clone, Debug, Default)]
 pub struct StartOptions {
@@ -189,13 +242,7 @@ pub async fn start(cfg: &Config, options: StartOptions) -> Result<Running, AppEr
     let prometheus = crate::metrics::install_recorder().map_err(|e| AppError::Setup(format!("metrics: {e}")))?;
     let registry = StatusRegistry::default();
     let stop = CancellationToken::new();
-    let store_path = cfg.checkpoint.path.join("checkpoints.redb");
-    let store: Arc<dyn CheckpointStore> = Arc::new(
-        tokio::task::spawn_blocking(move || EmbeddedStore::open(&store_path))
-            .await
-            .map_err(|e| AppError::Setup(e.to_string()))?
-            .map_err(|e| AppError::Setup(e.to_string()))?,
-    );
+    let stores = Stores::open(cfg).await?;
 
     let mut tasks = JoinSet::new();
     let mut started = Vec::new();
@@ -228,7 +275,8 @@ pub async fn start(cfg: &Config, options: StartOptions) -> Result<Running, AppEr
         match source {
             OpenedSource::Stream(source) => {
                 let settings = m.stream_settings().map_err(|e| mapping_error(m, e))?;
-                tasks.spawn(StreamMapping { ctx, settings: Arc::new(settings), source, store: store.clone() }.run());
+                let (source, store) = stores.for_stream(&m.name, source, ctx.status.clone());
+                tasks.spawn(StreamMapping { ctx, settings: Arc::new(settings), source, store }.run());
             }
             OpenedSource::Queue(source) => {
                 let mut settings = m.queue_settings().map_err(|e| mapping_error(m, e))?;

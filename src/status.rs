@@ -43,6 +43,12 @@ pub struct ShardStatus {
     /// every shard is here).
     pub caught_up: bool,
     pub last_error: Option<String>,
+    /// Fleets: the instance holding the shard's lease and the lease's counter, as this
+    /// instance last read them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lease_owner: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lease_counter: Option<u64>,
 }
 
 #[derive(Clone, Debug, Default, Serialize)]

@@ -5,20 +5,21 @@ use super::error::{split_mapping, ConfigError, Issue, Problem};
 use super::mapping::parse_mapping;
 use super::parse::{self, deserialize_at, Document};
 use esmd_api::config::range;
-use super::{env, AdminConfig, AwsConfig, CheckpointConfig, Config, Format, LogConfig};
+use super::{env, AdminConfig, AwsConfig, CheckpointConfig, CheckpointKind, Config, FleetConfig, Format, LogConfig};
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 use std::collections::HashMap;
 
 /// The top-level keys besides `mappings`; each section is read on its own so that a problem in
 /// one does not hide problems in another.
-const TOP_LEVEL_KEYS: &[&str] = &["admin", "checkpoint", "log", "aws", "shutdown_timeout_seconds", "mappings"];
+const TOP_LEVEL_KEYS: &[&str] = &["admin", "checkpoint", "log", "aws", "fleet", "shutdown_timeout_seconds", "mappings"];
 
 struct TopLevel {
     admin: AdminConfig,
     checkpoint: CheckpointConfig,
     log: LogConfig,
     aws: AwsConfig,
+    fleet: FleetConfig,
     shutdown_timeout_seconds: u64,
 }
 
@@ -35,6 +36,7 @@ fn top_level(root: &mut Map<String, Value>, issues: &mut Vec<Issue>) -> Option<T
     let checkpoint = section::<CheckpointConfig>(root.remove("checkpoint"), "checkpoint", issues);
     let log = section::<LogConfig>(root.remove("log"), "log", issues);
     let aws = section::<AwsConfig>(root.remove("aws"), "aws", issues);
+    let fleet = section::<FleetConfig>(root.remove("fleet"), "fleet", issues);
     let shutdown = match root.remove("shutdown_timeout_seconds") {
         None => Some(DEFAULT_SHUTDOWN_TIMEOUT_SECONDS),
         Some(v) => deserialize_at::<u64>(v, "shutdown_timeout_seconds").map_err(|e| issues.push(e)).ok(),
@@ -44,7 +46,10 @@ fn top_level(root: &mut Map<String, Value>, issues: &mut Vec<Issue>) -> Option<T
         issues.push(parse::keyed(key, format!("unknown key `{key}`, expected one of {expected}")));
     }
     top_level_rules(aws.as_ref(), checkpoint.as_ref(), shutdown, issues);
-    Some(TopLevel { admin: admin?, checkpoint: checkpoint?, log: log?, aws: aws?, shutdown_timeout_seconds: shutdown? })
+    if let Some(fleet) = &fleet {
+        fleet_rules(fleet, issues);
+    }
+    Some(TopLevel { admin: admin?, checkpoint: checkpoint?, log: log?, aws: aws?, fleet: fleet?, shutdown_timeout_seconds: shutdown? })
 }
 
 const DEFAULT_SHUTDOWN_TIMEOUT_SECONDS: u64 = 30;
@@ -99,6 +104,7 @@ pub(crate) fn load(text: &str, format: Format, env: env::EnvLookup<'_>, now_ms: 
             checkpoint: top.checkpoint,
             log: top.log,
             aws: top.aws,
+            fleet: top.fleet,
             shutdown_timeout_seconds: top.shutdown_timeout_seconds,
             mappings: mappings.into_iter().map(|(_, m)| m).collect(),
         }),
@@ -108,20 +114,55 @@ pub(crate) fn load(text: &str, format: Format, env: env::EnvLookup<'_>, now_ms: 
 
 fn top_level_rules(aws: Option<&AwsConfig>, checkpoint: Option<&CheckpointConfig>, shutdown: Option<u64>, issues: &mut Vec<Issue>) {
     if let Some(aws) = aws {
-        let region = &aws.region;
-        if region.is_empty() || !region.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-') {
-            issues.push(Issue::new("aws.region", format!("aws.region = {region:?} is not a region name (like us-east-1)")));
-        }
+        esmd_aws::check_region(issues, "aws.region", &aws.region);
         let account = &aws.account;
         if account.len() != 12 || !account.chars().all(|c| c.is_ascii_digit()) {
             issues.push(Issue::new("aws.account", format!("aws.account = {account:?} is not an account id (12 digits)")));
         }
     }
-    if checkpoint.is_some_and(|c| c.path.as_os_str().is_empty()) {
-        issues.push(Issue::new("checkpoint.path", "checkpoint.path is empty (a directory for the embedded store)"));
+    if let Some(c) = checkpoint {
+        checkpoint_rules(c, issues);
     }
     if let Some(seconds) = shutdown {
         range(issues, "shutdown_timeout_seconds", seconds.into(), 0, 3600);
+    }
+}
+
+fn checkpoint_rules(c: &CheckpointConfig, issues: &mut Vec<Issue>) {
+    match c.kind {
+        CheckpointKind::Embedded => {
+            if c.path.as_os_str().is_empty() {
+                issues.push(Issue::new("checkpoint.path", "checkpoint.path is empty (a directory for the embedded store)"));
+            }
+            let dynamodb_only = [("table", c.table.is_some()), ("region", c.region.is_some()), ("endpoint_url", c.endpoint_url.is_some()), ("create_table", c.create_table)];
+            for (key, _) in dynamodb_only.iter().filter(|(_, set)| *set) {
+                issues.push(Issue::new(format!("checkpoint.{key}"), format!("checkpoint.{key} applies only to type = \"dynamodb\"")));
+            }
+        }
+        CheckpointKind::Dynamodb => {
+            match &c.table {
+                None => issues.push(Issue::new("checkpoint.table", "checkpoint.table is required with type = \"dynamodb\" (the lease table's name)")),
+                // DynamoDB's table naming rule.
+                Some(t) => esmd_api::config::check_name(issues, "checkpoint.table", t, 255, "A-Za-z0-9_.-", |ch| ch.is_ascii_alphanumeric() || "_.-".contains(ch)),
+            }
+            if c.table.as_ref().is_some_and(|t| t.len() < 3) {
+                issues.push(Issue::new("checkpoint.table", "checkpoint.table: a DynamoDB table name has 3–255 characters"));
+            }
+            if let Some(r) = &c.region {
+                esmd_aws::check_region(issues, "checkpoint.region", r);
+            }
+            if let Some(u) = &c.endpoint_url {
+                esmd_aws::check_endpoint_url(issues, "checkpoint.endpoint_url", u);
+            }
+        }
+    }
+}
+
+fn fleet_rules(fleet: &FleetConfig, issues: &mut Vec<Issue>) {
+    range(issues, "fleet.failover_time_seconds", fleet.failover_time_seconds.into(), 3, 3600);
+    if let Some(id) = &fleet.instance_id {
+        // It becomes leaseOwner and a label: printable, no spaces.
+        esmd_api::config::check_name(issues, "fleet.instance_id", id, 256, "printable ASCII without spaces", |c| c.is_ascii_graphic());
     }
 }
 

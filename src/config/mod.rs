@@ -75,6 +75,7 @@ pub struct Config {
     pub checkpoint: CheckpointConfig,
     pub log: LogConfig,
     pub aws: AwsConfig,
+    pub fleet: FleetConfig,
     /// How long `run` waits for in-flight batches after SIGTERM before abandoning them (they
     /// are replayed on restart). 0–3600, default 30.
     pub shutdown_timeout_seconds: u64,
@@ -105,21 +106,59 @@ pub struct CheckpointConfig {
     pub kind: CheckpointKind,
     /// Directory of the embedded store, relative to the working directory unless absolute.
     pub path: PathBuf,
+    /// `type = "dynamodb"`: the lease table (KCL 2.x schema; several mappings may share it).
+    pub table: Option<String>,
+    /// `type = "dynamodb"`: default the SDK's chain.
+    pub region: Option<String>,
+    /// `type = "dynamodb"`: an emulator (moto, DynamoDB Local, LocalStack).
+    pub endpoint_url: Option<String>,
+    /// `type = "dynamodb"`: create the table (on-demand billing) when it is missing.
+    pub create_table: bool,
 }
 
 impl Default for CheckpointConfig {
     fn default() -> Self {
-        CheckpointConfig { kind: CheckpointKind::Embedded, path: PathBuf::from("./esmd-state") }
+        CheckpointConfig { kind: CheckpointKind::Embedded, path: PathBuf::from("./esmd-state"), table: None, region: None, endpoint_url: None, create_table: false }
     }
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CheckpointKind {
-    /// A crash-safe local store (redb) in `path`. The DynamoDB lease table (fleets) will be a
-    /// second kind.
+    /// A crash-safe local store (redb) in `path`: one instance.
     #[default]
     Embedded,
+    /// Shard leases and checkpoints in a DynamoDB table: several instances share a Kinesis or
+    /// DynamoDB Streams mapping's shards.
+    Dynamodb,
+}
+
+/// `[fleet]`: this instance among several (with `[checkpoint] type = "dynamodb"`).
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FleetConfig {
+    /// This instance's name in the lease table's `leaseOwner`. Default: `<hostname>-<pid>`.
+    /// In Kubernetes: `instance_id = "${POD_NAME}"`.
+    pub instance_id: Option<String>,
+    /// An instance that has not renewed its leases for this long loses them to the others
+    /// (KCL's `failoverTimeMillis`: 10 s). 3–3600.
+    pub failover_time_seconds: u64,
+}
+
+impl Default for FleetConfig {
+    fn default() -> Self {
+        FleetConfig { instance_id: None, failover_time_seconds: 10 }
+    }
+}
+
+impl FleetConfig {
+    /// `instance_id`, or `<hostname>-<pid>`.
+    pub fn instance_id(&self) -> String {
+        self.instance_id.clone().unwrap_or_else(|| {
+            let host = std::fs::read_to_string("/proc/sys/kernel/hostname").ok().map(|h| h.trim().to_string()).filter(|h| !h.is_empty());
+            format!("{}-{}", host.unwrap_or_else(|| "esmd".into()), std::process::id())
+        })
+    }
 }
 
 /// `[log]`.

@@ -9,7 +9,9 @@
 //!   finished (`SHARD_END`): a child never runs beside its parents, on any instance.
 //! - Target = ceil(eligible / instances alive). Below target, take expired eligible leases;
 //!   when there are none, steal one from the most loaded instance if it holds more than the
-//!   target. At most one steal per round, so leases move one at a time and the fleet settles.
+//!   target, or exactly the target while this one is two or more short (16 shards on 3
+//!   instances settle at 6/5/5, not 6/6/4). At most one steal per round, so leases move one
+//!   at a time and the fleet settles.
 
 use std::collections::{BTreeMap, HashSet};
 
@@ -66,7 +68,8 @@ pub fn plan(me: &str, leases: &[LeaseView], now_ms: u64, failover_ms: u64) -> Pl
     if plan.take.is_empty() {
         // The most loaded other instance, ties broken by name so every instance agrees.
         let busiest = held.iter().filter(|(owner, _)| **owner != me).max_by(|a, b| a.1.len().cmp(&b.1.len()).then_with(|| b.0.cmp(a.0)));
-        if let Some((_, leases)) = busiest.filter(|(_, leases)| leases.len() > target) {
+        let worth_it = |n: usize| n > target || (n == target && mine + 1 < target);
+        if let Some((_, leases)) = busiest.filter(|(_, leases)| worth_it(leases.len())) {
             plan.steal = leases.iter().map(|l| (&l.shard, &l.key)).min().map(|(_, key)| key.clone());
         }
     }
@@ -160,6 +163,15 @@ mod tests {
         let mut orphan = lease("s03", None, 0);
         orphan.parents = vec!["gone".into()];
         assert_eq!(plan("b", &[orphan], 1, FAILOVER).take, ["m:s03"]);
+    }
+
+    #[test]
+    fn a_full_instance_gives_one_up_to_one_two_short() {
+        // 16 over 3: b and c at the target of 6, d at 4 → d takes one, then all stop.
+        let leases = settle(shards(16, |i| Some(if i < 6 { "b" } else if i < 12 { "c" } else { "d" })), &["b", "c", "d"], 1);
+        let mut c = counts(&leases, &["b", "c", "d"]);
+        c.sort();
+        assert_eq!(c, [5, 5, 6]);
     }
 
     #[test]

@@ -14,9 +14,11 @@
 //! `[checkpoint] type = "dynamodb"` / `[fleet]` config keys, are the next step.
 
 pub mod balance;
+pub mod fleet;
 pub mod row;
 pub mod table;
 
 pub use balance::{plan, LeaseView, Plan};
+pub use fleet::{Fleet, LeaseStore, LeasedSource};
 pub use row::{Lease, SHARD_END, TRIM_HORIZON};
 pub use table::{LeaseError, LeaseTable};

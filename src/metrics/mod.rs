@@ -69,6 +69,10 @@ pub const TRIMMED_READS: &str = "esmd_trimmed_reads_total";
 pub const POLLING_ERRORS: &str = "esmd_polling_errors_total";
 pub const COMMIT_ERRORS: &str = "esmd_commit_errors_total";
 pub const INVOKE_UNAVAILABLE: &str = "esmd_invoke_unavailable_total";
+/// Fleets (a DynamoDB lease table): leases this instance holds, takes and loses.
+pub const LEASES_HELD: &str = "esmd_leases_held";
+pub const LEASE_TAKEOVERS: &str = "esmd_lease_takeovers_total";
+pub const LEASE_LOST: &str = "esmd_lease_lost_total";
 
 /// Bucket bounds for [`DURATION`], in seconds: from a few ms up to Lambda's 15-minute limit.
 const DURATION_BUCKETS: &[f64] =
@@ -125,6 +129,9 @@ pub fn install_recorder() -> Result<PrometheusHandle, MetricsError> {
 /// Registers help text and units with the installed recorder. Called by [`install_recorder`];
 /// a no-op without a recorder.
 pub fn describe() {
+    describe_gauge!(LEASES_HELD, Unit::Count, "Shard leases this instance holds (fleets).");
+    describe_counter!(LEASE_TAKEOVERS, Unit::Count, "Shard leases this instance took: unowned, expired or stolen to balance (fleets).");
+    describe_counter!(LEASE_LOST, Unit::Count, "Shard leases this instance lost to another instance (fleets).");
     describe_counter!(INVOCATIONS, Unit::Count, "Function invocations, successful or not (CloudWatch Invocations).");
     describe_counter!(ERRORS, Unit::Count, "Invocations that ended in a function error (CloudWatch Errors).");
     describe_counter!(THROTTLES, Unit::Count, "Invocations refused for lack of concurrency (CloudWatch Throttles).");
@@ -396,4 +403,17 @@ impl MappingMetrics {
         self.gauge(OFFSET_LAG, shards.offset_lag.values().fold(0u64, |a, b| a.saturating_add(*b)) as f64);
         self.gauge(MAX_OFFSET_LAG, max(&shards.offset_lag) as f64);
     }
+}
+
+/// Fleet gauges and counters carry only the mapping: the instance is the scrape target.
+pub fn leases_held(mapping: &str, held: usize) {
+    metrics::gauge!(LEASES_HELD, "mapping" => mapping.to_string()).set(held as f64);
+}
+
+pub fn lease_takeover(mapping: &str) {
+    metrics::counter!(LEASE_TAKEOVERS, "mapping" => mapping.to_string()).increment(1);
+}
+
+pub fn lease_lost(mapping: &str) {
+    metrics::counter!(LEASE_LOST, "mapping" => mapping.to_string()).increment(1);
 }
