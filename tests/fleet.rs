@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use support::function::{FunctionServer, Reply};
 use support::kinesis::{client, create_stream, put_records};
 use support::moto::{free_port, EsmdProcess, MotoServer};
-use support::wait::{eventually, until_every};
+use support::wait::{eventually, until, until_every};
 
 const STREAM: &str = "fleet";
 const SHARDS: i32 = 16;
@@ -66,8 +66,10 @@ fn parse(event: &Value) -> (String, Vec<(String, String, u64)>) {
     (shard, records)
 }
 
-fn instance_config(dir: &Path, instance: &str, moto: &str, function: &str) -> std::path::PathBuf {
+/// An instance's config file and admin port.
+fn instance_config(dir: &Path, instance: &str, moto: &str, function: &str) -> (std::path::PathBuf, u16) {
     let path = dir.join(format!("{instance}.toml"));
+    let port = free_port();
     std::fs::write(
         &path,
         format!(
@@ -92,11 +94,10 @@ parallelization_factor = 2
 source = {{ type = "kinesis", stream_name = "{STREAM}", region = "us-east-1", endpoint_url = "{moto}" }}
 function = {{ type = "http", url = "{function}", headers = {{ "X-Esmd-Instance" = "{instance}" }} }}
 "#,
-            port = free_port(),
         ),
     )
     .unwrap();
-    path
+    (path, port)
 }
 
 fn unique(log: &[Batch]) -> usize {
@@ -126,48 +127,38 @@ async fn three_instances_share_a_stream_and_survive_a_kill() {
     })
     .await;
     let dir = tempfile::tempdir().unwrap();
-    let start = |name: &str| EsmdProcess::run(&instance_config(dir.path(), name, &moto.endpoint(), &f.url()), dir.path());
+    let start = |name: &str| EsmdProcess::run(&instance_config(dir.path(), name, &moto.endpoint(), &f.url()).0, dir.path());
     let delivered = |log: &Log| unique(&log.lock().unwrap());
 
     let started = Instant::now();
-    let mut a = start("a");
-    let b = start("b");
-    let c = start("c");
-    let _ = (&b, &c);
+    let mut instances: BTreeMap<&str, EsmdProcess> = ["a", "b", "c"].into_iter().map(|name| (name, start(name))).collect();
     eventually("a fifth of the records", Duration::from_secs(180), || if delivered(&log) * 5 >= n { Ok(()) } else { Err(format!("{} of {n}", delivered(&log))) }).await;
 
-    // SIGKILL: no handback, no final checkpoint. Its leases expire after the failover time.
-    let held_by_a: HashSet<String> = {
-        let log = log.lock().unwrap();
-        let mut last: BTreeMap<&str, &str> = BTreeMap::new();
-        for batch in log.iter() {
-            last.insert(&batch.shard, &batch.instance);
-        }
-        last.into_iter().filter(|(_, i)| *i == "a").map(|(s, _)| s.to_string()).collect()
-    };
-    {
-        let log = log.lock().unwrap();
-        let mut per: BTreeMap<&str, usize> = BTreeMap::new();
-        for b in log.iter() {
-            *per.entry(&b.instance).or_default() += 1;
-        }
-        eprintln!("fleet: batches per instance before the kill {per:?}, a last read {held_by_a:?}");
+    // SIGKILL the instance holding the most leases: no handback, no final checkpoint. Its
+    // leases expire after the failover time.
+    let table = LeaseTable::connect("esmd-leases", &AwsClientConfig::new(None, Some(moto.endpoint())).with_sdk(Some(moto.sdk_config()))).await;
+    let leases = table.list("orders").await.unwrap();
+    let mut by_owner: BTreeMap<String, HashSet<String>> = BTreeMap::new();
+    for l in leases.iter().filter(|l| !l.is_finished()) {
+        by_owner.entry(l.owner.clone().unwrap_or_default()).or_default().insert(l.shard.to_string());
     }
-    assert!(Command::new("kill").args(["-KILL", &a.id().to_string()]).status().unwrap().success());
-    let _ = a.0.wait();
+    let (victim, orphaned) = by_owner.into_iter().filter(|(o, _)| !o.is_empty()).max_by_key(|(_, s)| s.len()).expect("someone holds leases");
+    let victim: &str = ["a", "b", "c"].into_iter().find(|i| *i == victim).expect("a known instance");
+    let mut killed_process = instances.remove(victim).expect("running");
+    assert!(Command::new("kill").args(["-KILL", &killed_process.id().to_string()]).status().unwrap().success());
+    let _ = killed_process.0.wait();
     let killed = Instant::now();
     let at_kill = delivered(&log);
-
     eventually("two thirds of the records", Duration::from_secs(180), || if delivered(&log) * 3 >= n * 2 { Ok(()) } else { Err(format!("{} of {n}", delivered(&log))) }).await;
-    let d = start("d");
+    instances.insert("d", start("d"));
     eventually("every record", Duration::from_secs(300), || if delivered(&log) >= n { Ok(()) } else { Err(format!("{} of {n}", delivered(&log))) }).await;
     let drained = started.elapsed();
 
     // The leases end balanced over the three live instances (one lease moves per round).
-    let table = LeaseTable::connect("esmd-leases", &AwsClientConfig::new(None, Some(moto.endpoint())).with_sdk(Some(moto.sdk_config()))).await;
-    let owners = until_every("the leases to balance over b, c and d", Duration::from_secs(120), Duration::from_secs(1), || async {
+    let alive: Vec<String> = instances.keys().map(|i| i.to_string()).collect();
+    let owners = until_every("the leases to balance over the live instances", Duration::from_secs(120), Duration::from_secs(1), || async {
         let leases = table.list("orders").await.unwrap();
-        let mut owners: BTreeMap<String, usize> = ["b", "c", "d"].iter().map(|i| (i.to_string(), 0)).collect();
+        let mut owners: BTreeMap<String, usize> = alive.iter().map(|i| (i.clone(), 0)).collect();
         for l in leases.iter().filter(|l| !l.is_finished()) {
             *owners.entry(l.owner.clone().unwrap_or_else(|| "(none)".into())).or_default() += 1;
         }
@@ -217,14 +208,14 @@ async fn three_instances_share_a_stream_and_survive_a_kill() {
         }
     }
     // Takeover: the first batch by another instance on each shard the killed one read last.
-    let takeover = held_by_a
+    let takeover = orphaned
         .iter()
-        .filter_map(|s| by_shard.get(s.as_str()).and_then(|bs| bs.iter().find(|b| b.at > killed && b.instance != "a")).map(|b| b.at.duration_since(killed)))
+        .filter_map(|s| by_shard.get(s.as_str()).and_then(|bs| bs.iter().find(|b| b.at > killed && b.instance != victim)).map(|b| b.at.duration_since(killed)))
         .max();
     eprintln!(
-        "fleet: records {n}, instances 3 + 1 joined, kills 1 (a, after {at_kill} records), lost {lost}, order violations {order_violations}, duplicates {duplicates}, \
-         orphaned shards {}, last takeover {:.1} s after the kill, drained in {:.1} s, leases at the end {owners:?}",
-        held_by_a.len(),
+        "fleet: records {n}, instances 3 + 1 joined, kills 1 ({victim}, holding {} leases, after {at_kill} records), lost {lost}, order violations {order_violations}, \
+         duplicates {duplicates}, last takeover of an orphaned shard {:.1} s after the kill, drained in {:.1} s, leases at the end {owners:?}",
+        orphaned.len(),
         takeover.map_or(f64::NAN, |t| t.as_secs_f64()),
         drained.as_secs_f64()
     );
@@ -232,5 +223,99 @@ async fn three_instances_share_a_stream_and_survive_a_kill() {
     assert_eq!(order_violations, 0, "per-key order broken");
     assert!(overlaps.is_empty(), "shards read by two instances past the failover time: {overlaps:#?}");
     assert!(takeover.is_some_and(|t| t < Duration::from_secs(FAILOVER_S * 3)), "orphaned shards taken over late: {takeover:?}");
-    drop(d);
+    drop(instances);
+}
+
+fn recording_function(log: Log, delay: Duration) -> impl Fn(&support::function::Request) -> Reply + Send + Sync + 'static {
+    move |request| {
+        let instance = request.headers.get("x-esmd-instance").and_then(|v| v.to_str().ok()).unwrap_or("?").to_string();
+        let (shard, records) = parse(&request.json);
+        log.lock().unwrap().push(Batch { at: request.received_at, instance, shard, records });
+        Reply::delay(delay, Reply::empty())
+    }
+}
+
+async fn metric(port: u16, name: &str) -> f64 {
+    let text = reqwest::Client::builder().no_proxy().build().unwrap().get(format!("http://127.0.0.1:{port}/metrics")).send().await.unwrap().text().await.unwrap();
+    text.lines().filter(|l| l.starts_with(name)).filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok()).sum()
+}
+
+/// Fencing: an instance paused (SIGSTOP) past the failover time loses its leases; resumed, it
+/// writes no checkpoint through them (the rows' checkpoints never go back) and stops those
+/// shards. Handback: a stopped (SIGTERM) instance's leases are taken before the failover time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_paused_instance_is_fenced_and_a_stopped_one_hands_its_leases_back() {
+    let n = 6_000;
+    let moto = MotoServer::start().await;
+    let kinesis = client(&moto.endpoint());
+    create_stream(&kinesis, STREAM, 4).await;
+    put_records(&kinesis, STREAM, &records(n)).await;
+    let log: Log = Arc::default();
+    // Slow batches: the drain outlasts the pause.
+    let f = FunctionServer::start_with(recording_function(log.clone(), Duration::from_millis(150))).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (a_config, a_port) = instance_config(dir.path(), "a", &moto.endpoint(), &f.url());
+    let (b_config, _) = instance_config(dir.path(), "b", &moto.endpoint(), &f.url());
+    let a = EsmdProcess::run(&a_config, dir.path());
+    let table = LeaseTable::connect("esmd-leases", &AwsClientConfig::new(None, Some(moto.endpoint())).with_sdk(Some(moto.sdk_config()))).await;
+    let owners = || async {
+        let leases = table.list("orders").await.map_err(|e| e.to_string())?;
+        Ok::<_, String>(leases.into_iter().map(|l| (l.shard.to_string(), (l.owner, l.checkpoint))).collect::<BTreeMap<_, _>>())
+    };
+    until_every("a to hold all four leases and deliver", Duration::from_secs(60), Duration::from_millis(200), || async {
+        let o = owners().await?;
+        let all_a = o.len() == 4 && o.values().all(|(owner, _)| owner.as_deref() == Some("a"));
+        if all_a && log.lock().unwrap().len() >= 8 { Ok(()) } else { Err(format!("{o:?}")) }
+    })
+    .await;
+
+    assert!(Command::new("kill").args(["-STOP", &a.id().to_string()]).status().unwrap().success());
+    let b = EsmdProcess::run(&b_config, dir.path());
+    until("b to take every lease", Duration::from_secs(FAILOVER_S * 4), || async {
+        let o = owners().await?;
+        if o.values().all(|(owner, _)| owner.as_deref() == Some("b")) { Ok(()) } else { Err(format!("{o:?}")) }
+    })
+    .await;
+    let checkpoints = |o: &BTreeMap<String, (Option<String>, String)>| o.iter().map(|(s, (_, cp))| (s.clone(), cp.clone())).collect::<BTreeMap<_, _>>();
+    let mut last = checkpoints(&owners().await.unwrap());
+    assert!(Command::new("kill").args(["-CONT", &a.id().to_string()]).status().unwrap().success());
+    // For a few seconds after the resume (a's batches in flight at the pause finish now):
+    // no checkpoint moves backwards, which a stale write by a would do.
+    let resumed = Instant::now();
+    while resumed.elapsed() < Duration::from_secs(5) {
+        let now = checkpoints(&owners().await.unwrap());
+        for (shard, cp) in &now {
+            let before = &last[shard];
+            let numeric = |s: &str| s.parse::<u128>().ok();
+            if let (Some(x), Some(y)) = (numeric(before), numeric(cp)) {
+                assert!(y >= x, "{shard}: checkpoint went back from {before} to {cp} after the paused instance resumed");
+            }
+        }
+        last = now;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let lost_leases = until("a to notice its leases are gone", Duration::from_secs(30), || async {
+        let lost = metric(a_port, "esmd_lease_lost_total").await;
+        if lost >= 1.0 { Ok(lost) } else { Err(format!("esmd_lease_lost_total = {lost}")) }
+    })
+    .await;
+    eprintln!("fleet (fencing): a lost {lost_leases} leases while paused; no checkpoint went back");
+
+    // Everything arrives, in order per key, with both running (a takes some leases back).
+    let delivered = |log: &Log| unique(&log.lock().unwrap());
+    eventually("every record", Duration::from_secs(180), || if delivered(&log) >= n { Ok(()) } else { Err(format!("{} of {n}", delivered(&log))) }).await;
+
+    // SIGTERM b: it hands its leases back, and a holds them all well before the failover time.
+    assert!(Command::new("kill").args(["-TERM", &b.id().to_string()]).status().unwrap().success());
+    let stopped = Instant::now();
+    until_every("a to hold every lease after b stopped", Duration::from_secs(60), Duration::from_millis(100), || async {
+        let o = owners().await?;
+        let unfinished_not_a: Vec<_> = o.iter().filter(|(_, (owner, cp))| cp != esmd::lease::SHARD_END && owner.as_deref() != Some("a")).collect();
+        if unfinished_not_a.is_empty() { Ok(()) } else { Err(format!("{unfinished_not_a:?}")) }
+    })
+    .await;
+    let handback = stopped.elapsed();
+    eprintln!("fleet (handback): a held every lease {:.1} s after SIGTERM to b", handback.as_secs_f64());
+    assert!(handback < Duration::from_secs(FAILOVER_S), "leases waited for the failover time: {handback:?}");
+    drop(a);
 }

@@ -38,6 +38,10 @@ pub struct Fleet {
     epoch: Instant,
     /// Where /status shows each held shard's lease.
     status: Option<MappingHandle>,
+    /// Readers still open per shard. A lease lost while its worker still runs is not taken
+    /// back until that worker is gone: its in-flight batches would otherwise checkpoint
+    /// through the new lease from where it stood when it lost the old one.
+    readers: SyncMutex<HashMap<ShardId, usize>>,
 }
 
 impl Fleet {
@@ -52,6 +56,7 @@ impl Fleet {
             rows: SyncMutex::new(HashMap::new()),
             epoch: Instant::now(),
             status,
+            readers: SyncMutex::new(HashMap::new()),
         })
     }
 
@@ -117,6 +122,9 @@ impl Fleet {
         let p = plan(&self.me, &views, now.duration_since(self.epoch).as_millis() as u64, self.failover.as_millis() as u64);
         for key in p.take.iter().chain(p.steal.iter()) {
             let Some(lease) = rows.values().find(|l| &l.key() == key) else { continue };
+            if self.still_reading(&lease.shard) {
+                continue;
+            }
             if let Some(taken) = self.table.take(lease, &self.me).await? {
                 tracing::info!(mapping = %self.mapping, shard = %taken.shard, instance = %self.me, previous = ?lease.owner, stolen = p.steal.as_ref() == Some(key), "lease taken");
                 crate::metrics::lease_takeover(&self.mapping);
@@ -176,6 +184,24 @@ impl Fleet {
         crate::metrics::leases_held(&self.mapping, 0);
     }
 
+    fn still_reading(&self, shard: &ShardId) -> bool {
+        self.readers.lock().unwrap_or_else(|e| e.into_inner()).get(shard).is_some_and(|n| *n > 0)
+    }
+
+    fn reader_opened(&self, shard: &ShardId) {
+        *self.readers.lock().unwrap_or_else(|e| e.into_inner()).entry(shard.clone()).or_default() += 1;
+    }
+
+    fn reader_closed(&self, shard: &ShardId) {
+        let mut readers = self.readers.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = readers.get_mut(shard) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                readers.remove(shard);
+            }
+        }
+    }
+
     /// The owner and counter of a shard's lease as last read, for /status.
     pub fn lease_of(&self, shard: &ShardId) -> Option<(Option<String>, u64)> {
         self.rows.lock().unwrap_or_else(|e| e.into_inner()).get(shard).map(|l| (l.owner.clone(), l.counter))
@@ -219,6 +245,7 @@ impl OrderedSource for LeasedSource {
 
     async fn open(&self, shard: &ShardInfo, from: StartFrom) -> Result<Box<dyn ShardReader>, SourceError> {
         let inner = self.inner.open(shard, from).await?;
+        self.fleet.reader_opened(&shard.id);
         Ok(Box::new(LeasedReader { inner, fleet: self.fleet.clone(), shard: shard.id.clone() }))
     }
 
@@ -257,6 +284,12 @@ impl ShardReader for LeasedReader {
 
     async fn commit(&mut self, position: &Position) -> Result<(), SourceError> {
         self.inner.commit(position).await
+    }
+}
+
+impl Drop for LeasedReader {
+    fn drop(&mut self) {
+        self.fleet.reader_closed(&self.shard);
     }
 }
 
