@@ -66,8 +66,13 @@ fn parse(event: &Value) -> (String, Vec<(String, String, u64)>) {
     (shard, records)
 }
 
-/// An instance's config file and admin port.
+/// An instance's config file and admin port: leases in moto's DynamoDB, the stream on moto too.
 fn instance_config(dir: &Path, instance: &str, moto: &str, function: &str) -> (std::path::PathBuf, u16) {
+    instance_config_on(dir, instance, moto, moto, STREAM, function)
+}
+
+/// The same with the stream on another Kinesis (kinesis-local, for resharding).
+fn instance_config_on(dir: &Path, instance: &str, moto: &str, kinesis: &str, stream: &str, function: &str) -> (std::path::PathBuf, u16) {
     let path = dir.join(format!("{instance}.toml"));
     let port = free_port();
     std::fs::write(
@@ -91,7 +96,7 @@ name = "orders"
 starting_position = "TRIM_HORIZON"
 batch_size = 100
 parallelization_factor = 2
-source = {{ type = "kinesis", stream_name = "{STREAM}", region = "us-east-1", endpoint_url = "{moto}" }}
+source = {{ type = "kinesis", stream_name = "{stream}", region = "us-east-1", endpoint_url = "{kinesis}" }}
 function = {{ type = "http", url = "{function}", headers = {{ "X-Esmd-Instance" = "{instance}" }} }}
 "#,
         ),
@@ -318,4 +323,70 @@ async fn a_paused_instance_is_fenced_and_a_stopped_one_hands_its_leases_back() {
     eprintln!("fleet (handback): a held every lease {:.1} s after SIGTERM to b", handback.as_secs_f64());
     assert!(handback < Duration::from_secs(FAILOVER_S), "leases waited for the failover time: {handback:?}");
     drop(a);
+}
+
+/// Resharding across instances (kinesis-local for the stream, moto for the lease table): a
+/// split and a merge during the drain; every child's first batch, on whichever instance, comes
+/// after its parents' last; nothing is lost and each key stays in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn children_start_after_their_parents_finish_across_instances() {
+    let moto = MotoServer::start().await;
+    let kl = support::kinesis::KinesisLocal::start().await;
+    let c = kl.client();
+    create_stream(&c, "reshard", 2).await;
+    let produced = records(6_000);
+    let (phase1, rest) = produced.split_at(2_000);
+    let (phase2, phase3) = rest.split_at(2_000);
+    let log: Log = Arc::default();
+    let f = FunctionServer::start_with(recording_function(log.clone(), Duration::from_millis(5))).await;
+    let dir = tempfile::tempdir().unwrap();
+    let instances: Vec<EsmdProcess> = ["a", "b", "c"]
+        .into_iter()
+        .map(|i| EsmdProcess::run(&instance_config_on(dir.path(), i, &moto.endpoint(), &kl.endpoint(), "reshard", &f.url()).0, dir.path()))
+        .collect();
+
+    put_records(&c, "reshard", phase1).await;
+    let listed = c.list_shards().stream_name("reshard").send().await.unwrap();
+    let shard0 = listed.shards().iter().find(|s| s.shard_id() == "shardId-000000000000").unwrap();
+    let range = shard0.hash_key_range().unwrap();
+    let (lo, hi): (u128, u128) = (range.starting_hash_key().parse().unwrap(), range.ending_hash_key().parse().unwrap());
+    c.split_shard().stream_name("reshard").shard_to_split("shardId-000000000000").new_starting_hash_key((lo + (hi - lo) / 2).to_string()).send().await.unwrap();
+    support::kinesis::wait_active(&c, "reshard").await;
+    put_records(&c, "reshard", phase2).await;
+    c.merge_shards().stream_name("reshard").shard_to_merge("shardId-000000000003").adjacent_shard_to_merge("shardId-000000000001").send().await.unwrap();
+    support::kinesis::wait_active(&c, "reshard").await;
+    put_records(&c, "reshard", phase3).await;
+    let shards = support::kinesis::shards(&c, "reshard").await;
+    assert_eq!(shards.len(), 5, "{shards:?}");
+
+    let n = produced.len();
+    let delivered = |log: &Log| log.lock().unwrap().iter().flat_map(|b| b.records.iter().map(|r| (r.1.clone(), r.2))).collect::<HashSet<_>>().len();
+    eventually("every record", Duration::from_secs(240), || if delivered(&log) >= n { Ok(()) } else { Err(format!("{} of {n}", delivered(&log))) }).await;
+    drop(instances);
+
+    let log = log.lock().unwrap().clone();
+    let mut first: HashMap<String, Vec<u64>> = HashMap::new();
+    let mut seen: HashSet<(String, u64)> = HashSet::new();
+    for r in log.iter().flat_map(|b| b.records.iter()) {
+        if seen.insert((r.1.clone(), r.2)) {
+            first.entry(r.1.clone()).or_default().push(r.2);
+        }
+    }
+    let order_violations: usize = first.values().map(|ns| ns.windows(2).filter(|w| w[1] < w[0]).count()).sum();
+    let first_batch = |shard: &str| log.iter().position(|b| b.shard == shard);
+    let last_batch = |shard: &str| log.iter().rposition(|b| b.shard == shard);
+    let by_instance = |shard: &str| log.iter().filter(|b| b.shard == shard).map(|b| b.instance.clone()).collect::<std::collections::BTreeSet<_>>();
+    let mut lineage = Vec::new();
+    for (child, parent, adjacent) in &shards {
+        for p in parent.iter().chain(adjacent) {
+            if let (Some(child_first), Some(parent_last)) = (first_batch(child), last_batch(p)) {
+                assert!(child_first > parent_last, "{child} (on {:?}) started at batch {child_first} before its parent {p} (on {:?}) ended at batch {parent_last}", by_instance(child), by_instance(p));
+                lineage.push(format!("{p} on {:?} → {child} on {:?}", by_instance(p), by_instance(child)));
+            }
+        }
+    }
+    eprintln!("fleet (resharding): records {n}, shards 2 → 5, order violations {order_violations}, lineage {lineage:?}");
+    assert_eq!(seen.len(), n, "nothing lost");
+    assert_eq!(order_violations, 0, "per-key order broken");
+    assert_eq!(lineage.len(), 4, "every parent → child edge delivered records on both sides");
 }
