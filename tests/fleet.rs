@@ -105,6 +105,19 @@ function = {{ type = "http", url = "{function}", headers = {{ "X-Esmd-Instance" 
     (path, port)
 }
 
+/// Per key, the first deliveries must follow the produced order: returns how many step back,
+/// and the distinct (key, n) delivered.
+fn order_violations(log: &[Batch]) -> (usize, HashSet<(String, u64)>) {
+    let mut first: HashMap<String, Vec<u64>> = HashMap::new();
+    let mut seen: HashSet<(String, u64)> = HashSet::new();
+    for r in log.iter().flat_map(|b| b.records.iter()) {
+        if seen.insert((r.1.clone(), r.2)) {
+            first.entry(r.1.clone()).or_default().push(r.2);
+        }
+    }
+    (first.values().map(|ns| ns.windows(2).filter(|w| w[1] < w[0]).count()).sum(), seen)
+}
+
 fn unique(log: &[Batch]) -> usize {
     log.iter().flat_map(|b| b.records.iter().map(|r| (b.shard.clone(), r.0.clone()))).collect::<HashSet<_>>().len()
 }
@@ -181,15 +194,7 @@ async fn three_instances_share_a_stream_and_survive_a_kill() {
         (v["k"].as_str().unwrap().to_string(), v["n"].as_u64().unwrap())
     }).collect();
     let lost = want.difference(&got).count();
-    // Order: per key, first deliveries follow the produced order.
-    let mut first: HashMap<String, Vec<u64>> = HashMap::new();
-    let mut seen: HashSet<(String, u64)> = HashSet::new();
-    for r in log.iter().flat_map(|b| b.records.iter()) {
-        if seen.insert((r.1.clone(), r.2)) {
-            first.entry(r.1.clone()).or_default().push(r.2);
-        }
-    }
-    let order_violations: usize = first.values().map(|ns| ns.windows(2).filter(|w| w[1] < w[0]).count()).sum();
+    let (order_violations, _) = order_violations(&log);
     let deliveries: usize = log.iter().map(|b| b.records.len()).sum();
     let duplicates = deliveries - got.len();
     // Two instances on one shard: a batch from an instance that had already handed the shard
@@ -346,12 +351,7 @@ async fn children_start_after_their_parents_finish_across_instances() {
         .collect();
 
     put_records(&c, "reshard", phase1).await;
-    let listed = c.list_shards().stream_name("reshard").send().await.unwrap();
-    let shard0 = listed.shards().iter().find(|s| s.shard_id() == "shardId-000000000000").unwrap();
-    let range = shard0.hash_key_range().unwrap();
-    let (lo, hi): (u128, u128) = (range.starting_hash_key().parse().unwrap(), range.ending_hash_key().parse().unwrap());
-    c.split_shard().stream_name("reshard").shard_to_split("shardId-000000000000").new_starting_hash_key((lo + (hi - lo) / 2).to_string()).send().await.unwrap();
-    support::kinesis::wait_active(&c, "reshard").await;
+    support::kinesis::split_in_half(&c, "reshard", "shardId-000000000000").await;
     put_records(&c, "reshard", phase2).await;
     c.merge_shards().stream_name("reshard").shard_to_merge("shardId-000000000003").adjacent_shard_to_merge("shardId-000000000001").send().await.unwrap();
     support::kinesis::wait_active(&c, "reshard").await;
@@ -360,19 +360,12 @@ async fn children_start_after_their_parents_finish_across_instances() {
     assert_eq!(shards.len(), 5, "{shards:?}");
 
     let n = produced.len();
-    let delivered = |log: &Log| log.lock().unwrap().iter().flat_map(|b| b.records.iter().map(|r| (r.1.clone(), r.2))).collect::<HashSet<_>>().len();
+    let delivered = |log: &Log| order_violations(&log.lock().unwrap()).1.len();
     eventually("every record", Duration::from_secs(240), || if delivered(&log) >= n { Ok(()) } else { Err(format!("{} of {n}", delivered(&log))) }).await;
     drop(instances);
 
     let log = log.lock().unwrap().clone();
-    let mut first: HashMap<String, Vec<u64>> = HashMap::new();
-    let mut seen: HashSet<(String, u64)> = HashSet::new();
-    for r in log.iter().flat_map(|b| b.records.iter()) {
-        if seen.insert((r.1.clone(), r.2)) {
-            first.entry(r.1.clone()).or_default().push(r.2);
-        }
-    }
-    let order_violations: usize = first.values().map(|ns| ns.windows(2).filter(|w| w[1] < w[0]).count()).sum();
+    let (order_violations, seen) = order_violations(&log);
     let first_batch = |shard: &str| log.iter().position(|b| b.shard == shard);
     let last_batch = |shard: &str| log.iter().rposition(|b| b.shard == shard);
     let by_instance = |shard: &str| log.iter().filter(|b| b.shard == shard).map(|b| b.instance.clone()).collect::<std::collections::BTreeSet<_>>();

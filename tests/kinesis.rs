@@ -300,12 +300,7 @@ async fn splits_and_merges_mid_run_finish_parents_first_and_keep_key_order() {
 
     let mut written = put_records(&c, "reshard", phase1).await;
     // Split shard 0 at the middle of its hash range: children 2 and 3.
-    let listed = c.list_shards().stream_name("reshard").send().await.unwrap();
-    let shard0 = listed.shards().iter().find(|s| s.shard_id() == "shardId-000000000000").unwrap();
-    let range = shard0.hash_key_range().unwrap();
-    let (lo, hi): (u128, u128) = (range.starting_hash_key().parse().unwrap(), range.ending_hash_key().parse().unwrap());
-    c.split_shard().stream_name("reshard").shard_to_split("shardId-000000000000").new_starting_hash_key((lo + (hi - lo) / 2).to_string()).send().await.unwrap();
-    support::kinesis::wait_active(&c, "reshard").await;
+    support::kinesis::split_in_half(&c, "reshard", "shardId-000000000000").await;
     written.extend(put_records(&c, "reshard", phase2).await);
     // Merge the upper child with shard 1, its neighbour: child 4.
     c.merge_shards().stream_name("reshard").shard_to_merge("shardId-000000000003").adjacent_shard_to_merge("shardId-000000000001").send().await.unwrap();
@@ -370,11 +365,7 @@ async fn latest_mapping_reads_children_of_read_parents_from_their_start() {
     wait_for(&seen, 100, Duration::from_secs(30)).await;
     m.stop().await;
 
-    let listed = c.list_shards().stream_name("latest").send().await.unwrap();
-    let range = listed.shards()[0].hash_key_range().unwrap();
-    let (lo, hi): (u128, u128) = (range.starting_hash_key().parse().unwrap(), range.ending_hash_key().parse().unwrap());
-    c.split_shard().stream_name("latest").shard_to_split("shardId-000000000000").new_starting_hash_key((lo + (hi - lo) / 2).to_string()).send().await.unwrap();
-    support::kinesis::wait_active(&c, "latest").await;
+    support::kinesis::split_in_half(&c, "latest", "shardId-000000000000").await;
     written.extend(put_records(&c, "latest", &records[100..]).await);
 
     let m = start_stream(source(&kl.endpoint(), "latest", ReaderOptions::default()), &f.url(), settings, dir.path(), None);

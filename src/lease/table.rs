@@ -5,6 +5,7 @@
 use super::row::{lease_key, Lease, CHECKPOINT, COUNTER, KEY, OWNER, OWNER_SWITCHES, STATE, SUB_SEQUENCE};
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::{AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, ReturnValue, ScalarAttributeType};
+use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
 use aws_sdk_dynamodb::Client;
 use esmd_aws::AwsClientConfig;
 use std::collections::HashMap;
@@ -155,20 +156,26 @@ impl LeaseTable {
         }
     }
 
-    /// Bumps the counter of a lease `owner` holds at `counter`. `None`: the lease was lost.
-    pub async fn renew(&self, mapping: &str, shard: &str, owner: &str, counter: u64) -> Result<Option<u64>, LeaseError> {
-        let out = self
-            .client
+    /// An update of the lease `owner` holds at `counter`, refused when it is not so any more:
+    /// the condition every write through a held lease carries (`#c`, `#o`, `:seen`, `:me`).
+    fn owned(&self, mapping: &str, shard: &str, owner: &str, counter: u64) -> UpdateItemFluentBuilder {
+        self.client
             .update_item()
             .table_name(&self.table)
             .key(KEY, AttributeValue::S(lease_key(mapping, shard)))
-            .update_expression("SET #c = #c + :one")
             .condition_expression("#c = :seen AND #o = :me")
             .expression_attribute_names("#c", COUNTER)
             .expression_attribute_names("#o", OWNER)
-            .expression_attribute_values(":one", n(1))
             .expression_attribute_values(":seen", n(counter))
             .expression_attribute_values(":me", AttributeValue::S(owner.into()))
+    }
+
+    /// Bumps the counter of a lease `owner` holds at `counter`. `None`: the lease was lost.
+    pub async fn renew(&self, mapping: &str, shard: &str, owner: &str, counter: u64) -> Result<Option<u64>, LeaseError> {
+        let out = self
+            .owned(mapping, shard, owner, counter)
+            .update_expression("SET #c = #c + :one")
+            .expression_attribute_values(":one", n(1))
             .return_values(ReturnValue::UpdatedNew)
             .send()
             .await;
@@ -193,19 +200,11 @@ impl LeaseTable {
         window_state: Option<&serde_json::Value>,
     ) -> Result<bool, LeaseError> {
         let mut update = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key(KEY, AttributeValue::S(lease_key(mapping, shard)))
-            .condition_expression("#c = :seen AND #o = :me")
-            .expression_attribute_names("#c", COUNTER)
-            .expression_attribute_names("#o", OWNER)
+            .owned(mapping, shard, owner, counter)
             .expression_attribute_names("#p", CHECKPOINT)
             .expression_attribute_names("#sub", SUB_SEQUENCE)
             .expression_attribute_names("#s", OWNER_SWITCHES)
             .expression_attribute_names("#w", STATE)
-            .expression_attribute_values(":seen", n(counter))
-            .expression_attribute_values(":me", AttributeValue::S(owner.into()))
             .expression_attribute_values(":cp", AttributeValue::S(checkpoint.into()))
             .expression_attribute_values(":zero", n(0));
         update = match window_state {
@@ -219,17 +218,9 @@ impl LeaseTable {
     /// at once instead of after the failover time. `Ok(false)`: it was not ours any more.
     pub async fn release(&self, mapping: &str, shard: &str, owner: &str, counter: u64) -> Result<bool, LeaseError> {
         let out = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key(KEY, AttributeValue::S(lease_key(mapping, shard)))
+            .owned(mapping, shard, owner, counter)
             .update_expression("REMOVE #o SET #c = #c + :one")
-            .condition_expression("#c = :seen AND #o = :me")
-            .expression_attribute_names("#c", COUNTER)
-            .expression_attribute_names("#o", OWNER)
             .expression_attribute_values(":one", n(1))
-            .expression_attribute_values(":seen", n(counter))
-            .expression_attribute_values(":me", AttributeValue::S(owner.into()))
             .send()
             .await;
         Ok(self.conditional("UpdateItem", out)?.is_some())

@@ -51,6 +51,17 @@ pub async fn put_records(client: &Client, stream: &str, records: &[(String, Vec<
     out
 }
 
+/// Splits `shard` at the middle of its hash range (children: the next two shard ids) and waits
+/// until the stream is active again.
+pub async fn split_in_half(client: &Client, stream: &str, shard: &str) {
+    let listed = client.list_shards().stream_name(stream).send().await.unwrap();
+    let s = listed.shards().iter().find(|s| s.shard_id() == shard).unwrap();
+    let range = s.hash_key_range().unwrap();
+    let (lo, hi): (u128, u128) = (range.starting_hash_key().parse().unwrap(), range.ending_hash_key().parse().unwrap());
+    client.split_shard().stream_name(stream).shard_to_split(shard).new_starting_hash_key((lo + (hi - lo) / 2).to_string()).send().await.unwrap();
+    wait_active(client, stream).await;
+}
+
 /// The open and closed shards of a stream: (id, parent, adjacent parent).
 pub async fn shards(client: &Client, stream: &str) -> Vec<(String, Option<String>, Option<String>)> {
     let r = client.list_shards().stream_name(stream).send().await.unwrap();
