@@ -224,6 +224,34 @@ mod tests {
         Config::from_str_with_env(text, Format::Toml, &|_| None)
     }
 
+    fn problems(text: &str) -> Vec<String> {
+        load(text).err().map(|e| e.problems().iter().map(|p| p.message.clone()).collect()).unwrap_or_default()
+    }
+
+    #[test]
+    fn a_fleet_keeps_leases_in_dynamodb() {
+        let cfg = load(&format!("[checkpoint]\ntype = \"dynamodb\"\ntable = \"esmd-leases\"\nregion = \"eu-west-1\"\ncreate_table = true\n[fleet]\ninstance_id = \"pod-1\"\n{MAPPING}")).unwrap();
+        assert_eq!(cfg.checkpoint.kind, CheckpointKind::Dynamodb);
+        assert_eq!((cfg.checkpoint.table.as_deref(), cfg.checkpoint.create_table), (Some("esmd-leases"), true));
+        assert_eq!((cfg.fleet.instance_id(), cfg.fleet.failover_time_seconds), ("pod-1".to_string(), 10));
+        // The default instance id is unique per process on a host.
+        assert!(super::super::FleetConfig::default().instance_id().ends_with(&format!("-{}", std::process::id())));
+
+        assert_eq!(problems(&format!("[checkpoint]\ntype = \"dynamodb\"\n{MAPPING}")), ["checkpoint.table is required with type = \"dynamodb\" (the lease table's name)"]);
+        assert!(problems(&format!("[checkpoint]\ntype = \"dynamodb\"\ntable = \"a b\"\n{MAPPING}"))[0].starts_with("checkpoint.table = \"a b\" is not a valid name"));
+        assert_eq!(problems(&format!("[checkpoint]\ntype = \"dynamodb\"\ntable = \"ab\"\n{MAPPING}")), ["checkpoint.table: a DynamoDB table name has 3–255 characters"]);
+        assert_eq!(problems(&format!("[checkpoint]\ntable = \"t\"\ncreate_table = true\n{MAPPING}")), [
+            "checkpoint.table applies only to type = \"dynamodb\"",
+            "checkpoint.create_table applies only to type = \"dynamodb\"",
+        ]);
+        assert_eq!(problems(&format!("[checkpoint]\ntype = \"dynamodb\"\ntable = \"tbl\"\nendpoint_url = \"localhost\"\n[fleet]\nfailover_time_seconds = 1\n{MAPPING}")), [
+            "checkpoint.endpoint_url = \"localhost\" is not an http(s) URL",
+            "fleet.failover_time_seconds = 1 is out of range (3–3600)",
+        ]);
+        assert!(problems(&format!("[fleet]\ninstance_id = \"a b\"\n{MAPPING}"))[0].starts_with("fleet.instance_id"));
+        assert!(problems(&format!("[fleet]\nfailover = 3\n{MAPPING}"))[0].contains("unknown field `failover`"));
+    }
+
     fn err(text: &str) -> Vec<String> {
         match load(text) {
             Ok(_) => panic!("accepted:\n{text}"),
@@ -272,8 +300,8 @@ mod tests {
         let p = err(&format!("mapping = 1\n{MAPPING}"));
         assert!(p[0].starts_with("line 1: mapping: unknown key `mapping`, expected one of `admin`") && p[0].contains("`mappings`"), "{p:?}");
 
-        let p = err(&format!("[checkpoint]\ntype = \"dynamodb\"\n{MAPPING}"));
-        assert!(p[0].starts_with("line 2: checkpoint.type: unknown variant `dynamodb`, expected `embedded`"), "{p:?}");
+        let p = err(&format!("[checkpoint]\ntype = \"redis\"\n{MAPPING}"));
+        assert!(p[0].starts_with("line 2: checkpoint.type: unknown variant `redis`, expected `embedded` or `dynamodb`"), "{p:?}");
     }
 
     #[test]
