@@ -4,7 +4,7 @@
 
 use super::row::{lease_key, Lease, CHECKPOINT, COUNTER, KEY, OWNER, OWNER_SWITCHES, STATE, SUB_SEQUENCE};
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
-use aws_sdk_dynamodb::types::{AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, ReturnValue, ScalarAttributeType};
+use aws_sdk_dynamodb::types::{AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, ReturnValue, ScalarAttributeType, TableStatus};
 use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
 use aws_sdk_dynamodb::Client;
 use esmd_aws::AwsClientConfig;
@@ -75,9 +75,27 @@ impl LeaseTable {
             .send()
             .await;
         match out {
-            Ok(_) => Ok(()),
-            Err(e) if e.code() == Some("ResourceInUseException") => Ok(()),
-            Err(e) => Err(self.service("CreateTable", e)),
+            Ok(_) => {}
+            // Another instance created it first (or it is being created).
+            Err(e) if e.code() == Some("ResourceInUseException") => {}
+            Err(e) => return Err(self.service("CreateTable", e)),
+        }
+        self.wait_active().await
+    }
+
+    /// A new table takes a few seconds to become ACTIVE on DynamoDB; writes before that fail.
+    async fn wait_active(&self) -> Result<(), LeaseError> {
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(120);
+        loop {
+            let out = self.client.describe_table().table_name(&self.table).send().await.map_err(|e| self.service("DescribeTable", e))?;
+            let status = out.table().and_then(|t| t.table_status()).cloned();
+            if status == Some(TableStatus::Active) {
+                return Ok(());
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(self.row(format!("still {status:?} two minutes after CreateTable")));
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
         }
     }
 
