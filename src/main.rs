@@ -1,6 +1,8 @@
 //! The `esmd` binary: parses the command line, sets up logging, and hands over to the library.
 //! This is the only place `anyhow` is used.
 
+#![forbid(unsafe_code)]
+
 use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;

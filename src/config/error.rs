@@ -73,7 +73,7 @@ pub(crate) use esmd_api::config::ConfigIssue as Issue;
 /// `issue` with `base` put in front of its path (a mapping's issues are found with paths
 /// relative to the mapping).
 pub(crate) fn rebase(mut issue: Issue, base: &str) -> Issue {
-    issue.path = super::parse::join(base, &issue.path);
+    issue.path = esmd_api::config::join(base, &issue.path);
     issue
 }
 

@@ -52,7 +52,7 @@ impl SourceConfig {
         &*self.0
     }
 
-    /// The connector's config struct, when it is a `T` (`esmd_kafka::KafkaSourceConfig`).
+    /// The connector's config struct, when it is a `T` (the Kafka connector's `KafkaSourceConfig`).
     pub fn downcast<T: 'static>(&self) -> Option<&T> {
         self.0.as_any().downcast_ref::<T>()
     }

@@ -91,6 +91,14 @@ pub fn check_name(issues: &mut Vec<ConfigIssue>, key: &str, value: &str, max: us
     }
 }
 
+/// TLS client authentication (Kafka's and RabbitMQ's `tls` tables): a certificate file and a
+/// key file go together. `key` is the table (`source.tls`).
+pub fn check_client_certificate(issues: &mut Vec<ConfigIssue>, key: &str, cert_file: Option<&std::path::Path>, key_file: Option<&std::path::Path>) {
+    if cert_file.is_some() != key_file.is_some() {
+        issues.push(ConfigIssue::new(key, format!("{key}: cert_file and key_file go together (mutual TLS needs both)")));
+    }
+}
+
 /// `key` starts with `http://` or `https://` (endpoint overrides of emulators).
 pub fn check_http_url(issues: &mut Vec<ConfigIssue>, key: &str, url: &str) {
     if !(url.starts_with("http://") || url.starts_with("https://")) {

@@ -141,9 +141,9 @@ impl KafkaSourceConfig {
             }
         }
         if let Some(tls) = &self.tls {
-            if tls.cert_file.is_some() != tls.key_file.is_some() {
-                issue("source.tls", "source.tls: cert_file and key_file go together (mutual TLS needs both)".into());
-            }
+            let mut pair = Vec::new();
+            esmd_api::config::check_client_certificate(&mut pair, "source.tls", tls.cert_file.as_deref(), tls.key_file.as_deref());
+            pair.into_iter().for_each(|i| issue(&i.path, i.message));
             if !tls.enabled && (tls.ca_file.is_some() || tls.cert_file.is_some()) {
                 issue("source.tls.enabled", "source.tls.enabled = false but certificate files are set".into());
             }

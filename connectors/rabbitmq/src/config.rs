@@ -117,9 +117,7 @@ impl RabbitMqConnection {
             issue("username", " is missing: a password needs a username".into());
         }
         if let Some(tls) = &self.tls {
-            if tls.cert_file.is_some() != tls.key_file.is_some() {
-                issue("tls", ": cert_file and key_file go together (mutual TLS needs both)".into());
-            }
+            esmd_api::config::check_client_certificate(&mut out, &format!("{prefix}.tls"), tls.cert_file.as_deref(), tls.key_file.as_deref());
         }
         out
     }
