@@ -383,3 +383,58 @@ async fn children_start_after_their_parents_finish_across_instances() {
     assert_eq!(order_violations, 0, "per-key order broken");
     assert_eq!(lineage.len(), 4, "every parent → child edge delivered records on both sides");
 }
+
+/// A tumbling window survives its lease moving: the state travels in the lease row
+/// (`esmdWindowState`), so the instance that takes the shard over goes on with the window's
+/// state as of the checkpoint instead of starting the window again from `{}`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_window_goes_on_where_it_was_when_its_lease_moves() {
+    const WINDOW_S: u64 = 900;
+    // Windows are aligned to the epoch: keep the whole test inside one of them.
+    let into = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() % WINDOW_S;
+    if into > WINDOW_S - 120 {
+        tokio::time::sleep(Duration::from_secs(WINDOW_S - into + 1)).await;
+    }
+    let moto = MotoServer::start().await;
+    let kinesis = client(&moto.endpoint());
+    create_stream(&kinesis, STREAM, 1).await;
+    let log: Arc<Mutex<Vec<(String, Value)>>> = Arc::default();
+    let recorder = log.clone();
+    let f = FunctionServer::start_with(move |request| {
+        let instance = request.headers.get("x-esmd-instance").and_then(|v| v.to_str().ok()).unwrap_or("?").to_string();
+        let e = &request.json;
+        recorder.lock().unwrap().push((instance, e.clone()));
+        let count = e["state"]["count"].as_u64().unwrap_or(0) + e["Records"].as_array().map_or(0, |r| r.len() as u64);
+        Reply::ok(serde_json::json!({"state": {"count": count}}))
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = |instance: &str| {
+        let (path, _) = instance_config(dir.path(), instance, &moto.endpoint(), &f.url());
+        let text = std::fs::read_to_string(&path).unwrap().replace("parallelization_factor = 2", &format!("parallelization_factor = 1\ntumbling_window_in_seconds = {WINDOW_S}"));
+        std::fs::write(&path, text).unwrap();
+        path
+    };
+    let counted = |log: &Arc<Mutex<Vec<(String, Value)>>>, instance: &str| {
+        log.lock().unwrap().iter().filter(|(i, _)| i == instance).map(|(_, e)| e["Records"].as_array().map_or(0, Vec::len)).sum::<usize>()
+    };
+
+    let a = EsmdProcess::run(&config("a"), dir.path());
+    put_records(&kinesis, STREAM, &records(300)).await;
+    eventually("a to see the first 300 records", Duration::from_secs(60), || if counted(&log, "a") >= 300 { Ok(()) } else { Err(format!("{}", counted(&log, "a"))) }).await;
+    // SIGTERM: a writes its checkpoint (with the window's state) and hands the lease back.
+    assert!(Command::new("kill").args(["-TERM", &a.id().to_string()]).status().unwrap().success());
+    let mut a = a;
+    let exit = eventually("a to exit", Duration::from_secs(30), || a.0.try_wait().unwrap().ok_or_else(|| "running".to_string())).await;
+    assert!(exit.success(), "{exit:?}");
+
+    let _b = EsmdProcess::run(&config("b"), dir.path());
+    put_records(&kinesis, STREAM, &records(200)[..100]).await;
+    eventually("b to see the next 100 records", Duration::from_secs(60), || if counted(&log, "b") >= 100 { Ok(()) } else { Err(format!("{}", counted(&log, "b"))) }).await;
+    let log = log.lock().unwrap().clone();
+    let (_, first_of_b) = log.iter().find(|(i, _)| i == "b").unwrap();
+    let (_, last_of_a) = log.iter().rev().find(|(i, _)| i == "a").unwrap();
+    assert_eq!(first_of_b["window"], last_of_a["window"], "one window");
+    assert_eq!(first_of_b["state"]["count"], serde_json::json!(300), "b went on with a's state: {first_of_b:#}");
+    eprintln!("fleet (window): the window's state moved with the lease: b's first invocation got count {}", first_of_b["state"]["count"]);
+}
