@@ -38,6 +38,8 @@ async fn leases_are_taken_renewed_checkpointed_and_fenced() {
     assert_eq!(orders[1].parents, [shard(0)]);
     assert_eq!((orders[0].owner.as_deref(), orders[0].counter, orders[0].checkpoint.as_str()), (None, 0, TRIM_HORIZON));
     assert_eq!(t.list("audit").await.unwrap().len(), 1);
+    assert_eq!(t.get("orders", shard(1).as_str()).await.unwrap().as_ref(), Some(&orders[1]));
+    assert!(t.get("orders", shard(9).as_str()).await.unwrap().is_none());
 
     // a takes shard 0; b, working from the same (now stale) read, is refused.
     let fresh = orders[0].clone();

@@ -318,9 +318,8 @@ fn store_error(e: impl std::fmt::Display) -> CheckpointError {
 #[async_trait]
 impl CheckpointStore for LeaseStore {
     async fn load(&self, mapping: &str, shard: &ShardId) -> Result<Option<Checkpoint>, CheckpointError> {
-        let f = &self.fleet;
-        let leases = f.table.list(mapping).await.map_err(store_error)?;
-        Ok(leases.iter().find(|l| &l.shard == shard).map(to_checkpoint))
+        let lease = self.fleet.table.get(mapping, shard.as_str()).await.map_err(store_error)?;
+        Ok(lease.as_ref().map(to_checkpoint))
     }
 
     async fn save(&self, mapping: &str, shard: &ShardId, checkpoint: &Checkpoint) -> Result<(), CheckpointError> {

@@ -131,6 +131,20 @@ impl LeaseTable {
         }
     }
 
+    /// One lease, read consistently; `None` when the shard has none.
+    pub async fn get(&self, mapping: &str, shard: &str) -> Result<Option<Lease>, LeaseError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(KEY, AttributeValue::S(lease_key(mapping, shard)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| self.service("GetItem", e))?;
+        out.item().map(|item| Lease::from_item(item).map_err(|e| self.row(e))).transpose()
+    }
+
     /// Writes a new lease unless one with its key exists. `Ok(false)`: it existed.
     pub async fn create(&self, lease: &Lease) -> Result<bool, LeaseError> {
         let out = self
