@@ -25,12 +25,39 @@ VENV="$TOOLS/venv"
 PYTHON="${PYTHON:-python3}"
 
 installed_moto_version() {
-  # Prints the installed version only if moto and its server extra (flask) are importable.
+  # Prints the installed version only if moto, its server extra (flask) and the server script
+  # are there.
+  [[ -x "$VENV/bin/moto_server" ]] || return 0
   "$VENV/bin/python" - <<'EOF' 2>/dev/null || true
 import importlib.metadata as m
 import flask, flask_cors  # the [server] extra
 print(m.version("moto"))
 EOF
+}
+
+installed_kubernetes_validate_version() {
+  # Prints the version only if the CLI actually starts (imports all its dependencies).
+  "$VENV/bin/kubernetes-validate" --version 2>/dev/null || true
+}
+
+# pip_pinned LABEL REQUIREMENT VERSION PROBE: installs REQUIREMENT into the venv unless PROBE
+# (a function printing the installed version) already prints VERSION; fails if it still
+# does not afterwards.
+pip_pinned() {
+  local label="$1" requirement="$2" version="$3" probe="$4" have
+  have="$("$probe")"
+  if [[ "$have" == "$version" ]]; then
+    echo "test-deps: $label $version already installed"
+    return
+  fi
+  echo "test-deps: installing $requirement (found: ${have:-none})"
+  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check "$requirement"
+  have="$("$probe")"
+  if [[ "$have" != "$version" ]]; then
+    echo "test-deps: $label install failed (found: ${have:-none})" >&2
+    exit 1
+  fi
+  echo "test-deps: installed $label $version"
 }
 
 if [[ ! -x "$VENV/bin/python" ]]; then
@@ -41,39 +68,7 @@ else
   echo "test-deps: venv $VENV present"
 fi
 
-have="$(installed_moto_version)"
-if [[ "$have" == "$MOTO_VERSION" && -x "$VENV/bin/moto_server" ]]; then
-  echo "test-deps: moto[server] $MOTO_VERSION already installed"
-else
-  echo "test-deps: installing moto[server]==$MOTO_VERSION (found: ${have:-none})"
-  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check \
-    "moto[server]==$MOTO_VERSION"
-  have="$(installed_moto_version)"
-  if [[ "$have" != "$MOTO_VERSION" || ! -x "$VENV/bin/moto_server" ]]; then
-    echo "test-deps: moto install failed (found: ${have:-none})" >&2
-    exit 1
-  fi
-  echo "test-deps: installed moto[server] $MOTO_VERSION"
-fi
+pip_pinned "moto[server]" "moto[server]==$MOTO_VERSION" "$MOTO_VERSION" installed_moto_version
 echo "test-deps: moto_server at $VENV/bin/moto_server"
-
-installed_kubernetes_validate_version() {
-  # Prints the version only if the CLI actually starts (imports all its dependencies).
-  "$VENV/bin/kubernetes-validate" --version 2>/dev/null || true
-}
-
-have="$(installed_kubernetes_validate_version)"
-if [[ "$have" == "$KUBERNETES_VALIDATE_VERSION" ]]; then
-  echo "test-deps: kubernetes-validate $KUBERNETES_VALIDATE_VERSION already installed"
-else
-  echo "test-deps: installing kubernetes-validate==$KUBERNETES_VALIDATE_VERSION (found: ${have:-none})"
-  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check \
-    "kubernetes-validate==$KUBERNETES_VALIDATE_VERSION"
-  have="$(installed_kubernetes_validate_version)"
-  if [[ "$have" != "$KUBERNETES_VALIDATE_VERSION" ]]; then
-    echo "test-deps: kubernetes-validate install failed (found: ${have:-none})" >&2
-    exit 1
-  fi
-  echo "test-deps: installed kubernetes-validate $KUBERNETES_VALIDATE_VERSION"
-fi
+pip_pinned kubernetes-validate "kubernetes-validate==$KUBERNETES_VALIDATE_VERSION" "$KUBERNETES_VALIDATE_VERSION" installed_kubernetes_validate_version
 echo "test-deps: kubernetes-validate at $VENV/bin/kubernetes-validate"
