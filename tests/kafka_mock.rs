@@ -115,10 +115,15 @@ async fn crash_mid_batch_resumes_from_the_finished_watermark() {
     kafka.create_topic("t", 1).unwrap();
     produce(&bs, "t", (0..300).map(|i| Message { partition: Some(0), key: None, value: format!("{i}"), timestamp: None })).await;
 
-    // First run: batches below offset 100 succeed, the one holding 100 never answers.
-    let f = FunctionServer::start(|event| {
+    // First run: batches below offset 100 succeed, the one holding 100 never answers. Where
+    // that batch starts depends on how the reads split the partition (a loaded machine reads
+    // smaller chunks), so the function notes it.
+    let hung_from: Arc<Mutex<Option<i64>>> = Arc::default();
+    let hung = hung_from.clone();
+    let f = FunctionServer::start(move |event| {
         let records = kafka_records(event);
         if records.iter().any(|r| r.1 >= 100) {
+            hung.lock().unwrap().get_or_insert(records.iter().map(|r| r.1).min().unwrap_or(100));
             Reply::delay(Duration::from_secs(120), Reply::empty())
         } else {
             Reply::empty()
@@ -127,19 +132,21 @@ async fn crash_mid_batch_resumes_from_the_finished_watermark() {
     .await;
     let dir = tempfile::tempdir().unwrap();
     let m = start_stream(source(&bs, "t", "g2"), &f.url(), stream_settings(10, 0), dir.path(), None);
-    wait_committed(&bs, "g2", "t", &[100], Duration::from_secs(30)).await;
+    let start = support::wait::eventually("the batch holding offset 100 to be invoked", Duration::from_secs(30), || hung_from.lock().unwrap().ok_or_else(|| "not yet".to_string())).await;
+    assert!(start <= 100);
+    wait_committed(&bs, "g2", "t", &[start], Duration::from_secs(30)).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     m.handle.abort();
     let _ = m.handle.await;
-    assert_eq!(committed(&bs, "g2", "t", 1).await, [100], "nothing past the unfinished batch");
+    assert_eq!(committed(&bs, "g2", "t", 1).await, [start], "nothing past the unfinished batch");
 
-    // Second run, same group: starts exactly at 100 and finishes the rest.
+    // Second run, same group: starts exactly at the unfinished batch and finishes the rest.
     let (f2, seen) = offsets_function().await;
     let dir2 = tempfile::tempdir().unwrap();
     let m2 = start_stream(source(&bs, "t", "g2"), &f2.url(), stream_settings(10, 0), dir2.path(), None);
     wait_all_committed(&bs, "g2", "t", 1, Duration::from_secs(30)).await;
     m2.stop().await;
-    assert_eq!(*seen.lock().unwrap(), (100..300).collect::<Vec<_>>());
+    assert_eq!(*seen.lock().unwrap(), (start..300).collect::<Vec<_>>());
 }
 
 /// Two consumers in one group: the second joins mid-backlog, partitions move, and every
