@@ -25,10 +25,6 @@ static CONNECTORS: &[&dyn Connector] = &[
 /// checked against their profile, and refused with a pointer to the feature.
 const OPTIONAL: &[&str] = &["kafka", "rabbitmq", "sqs", "kinesis", "dynamodb_streams"];
 
-pub fn all() -> &'static [&'static dyn Connector] {
-    CONNECTORS
-}
-
 /// The connector of source type `type_name`, when this build has it.
 pub fn source(type_name: &str) -> Option<&'static dyn Connector> {
     CONNECTORS.iter().copied().find(|c| c.type_name() == type_name)

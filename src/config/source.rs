@@ -44,10 +44,6 @@ pub(crate) enum ParsedSource {
 }
 
 impl SourceConfig {
-    pub fn new(spec: Arc<dyn SourceSpec>) -> Self {
-        SourceConfig(spec)
-    }
-
     pub fn spec(&self) -> &dyn SourceSpec {
         &*self.0
     }

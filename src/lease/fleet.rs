@@ -33,8 +33,6 @@ pub struct Fleet {
     held: SyncMutex<HashMap<ShardId, Arc<Held>>>,
     /// When each lease's counter was last seen to move.
     seen: SyncMutex<HashMap<String, (u64, Instant)>>,
-    /// The last read of the table, for checkpoint loads.
-    rows: SyncMutex<HashMap<ShardId, Lease>>,
     epoch: Instant,
     /// Where /status shows each held shard's lease.
     status: Option<MappingHandle>,
@@ -53,15 +51,10 @@ impl Fleet {
             failover,
             held: SyncMutex::new(HashMap::new()),
             seen: SyncMutex::new(HashMap::new()),
-            rows: SyncMutex::new(HashMap::new()),
             epoch: Instant::now(),
             status,
             readers: SyncMutex::new(HashMap::new()),
         })
-    }
-
-    pub fn instance_id(&self) -> &str {
-        &self.me
     }
 
     /// Renewals happen three times per failover time, as KCL does.
@@ -88,13 +81,13 @@ impl Fleet {
     /// One round: make sure every shard has a lease, renew ours, take what the balancing rule
     /// says. Returns the held shards among `shards`.
     pub async fn round(&self, shards: &[ShardInfo]) -> Result<Vec<ShardInfo>, LeaseError> {
-        let mut rows: HashMap<ShardId, Lease> = self.table.list(&self.mapping).await?.into_iter().map(|l| (l.shard.clone(), l)).collect();
+        let mut rows = self.rows().await?;
         for s in shards.iter().filter(|s| !rows.contains_key(&s.id)) {
             let lease = Lease::new(&self.mapping, s.id.clone(), s.parents.clone());
             self.table.create(&lease).await?;
         }
         if shards.iter().any(|s| !rows.contains_key(&s.id)) {
-            rows = self.table.list(&self.mapping).await?.into_iter().map(|l| (l.shard.clone(), l)).collect();
+            rows = self.rows().await?;
         }
         self.renew_held(&rows).await?;
         let now = Instant::now();
@@ -141,8 +134,12 @@ impl Fleet {
                 }
             }
         }
-        *self.rows.lock().unwrap_or_else(|e| e.into_inner()) = rows;
         Ok(shards.iter().filter(|s| held.contains(&s.id)).cloned().collect())
+    }
+
+    /// The mapping's leases by shard, read consistently.
+    async fn rows(&self) -> Result<HashMap<ShardId, Lease>, LeaseError> {
+        Ok(self.table.list(&self.mapping).await?.into_iter().map(|l| (l.shard.clone(), l)).collect())
     }
 
     async fn renew_held(&self, rows: &HashMap<ShardId, Lease>) -> Result<(), LeaseError> {
@@ -202,10 +199,6 @@ impl Fleet {
         }
     }
 
-    /// The owner and counter of a shard's lease as last read, for /status.
-    pub fn lease_of(&self, shard: &ShardId) -> Option<(Option<String>, u64)> {
-        self.rows.lock().unwrap_or_else(|e| e.into_inner()).get(shard).map(|l| (l.owner.clone(), l.counter))
-    }
 }
 
 /// The mapping's source as the supervisor sees it in a fleet: only the held shards, listed

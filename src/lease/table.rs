@@ -37,10 +37,6 @@ impl LeaseTable {
         LeaseTable { client: Client::new(&client.load().await), table: table.to_string() }
     }
 
-    pub fn name(&self) -> &str {
-        &self.table
-    }
-
     fn service<E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static>(&self, call: &str, e: SdkError<E>) -> LeaseError {
         LeaseError::Service { table: self.table.clone(), message: format!("{call}: {}", DisplayErrorContext(&e)) }
     }
