@@ -5,6 +5,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# A full build of every test and bench binary takes about 5 GB under target/ (tansu's cold
+# build 3 GB more, removed once installed): say what is free, so a full disk is seen at once.
+echo "== disk: $(df -h --output=avail . | tail -1 | tr -d ' ') free under $(pwd)"
+
 echo "== test dependencies"
 bash scripts/test-deps.sh          # moto server (AWS emulator) in target/test-tools/venv
 bash scripts/compose-deps.sh       # docker-compose 1.29 (offline `config` validation)
