@@ -20,6 +20,13 @@ use std::time::Duration;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+/// esmd's logs on the test's output, filtered by `RUST_LOG` (nothing when it is unset).
+pub fn logs_from_env() {
+    if std::env::var_os("RUST_LOG").is_some() {
+        let _ = tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::from_default_env()).with_test_writer().try_init();
+    }
+}
+
 pub fn fast_backoff() -> RetryBackoff {
     RetryBackoff { min: Duration::from_millis(1), max: Duration::from_millis(20) }
 }

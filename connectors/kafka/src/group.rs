@@ -1,9 +1,14 @@
 //! The consumer group: which partitions this consumer owns, and the rebalance protocol.
 //!
 //! Each assigned partition gets its own librdkafka queue (split from the consumer's queue before
-//! the partition is assigned, so no message of it ever lands in the shared queue). The queue is
-//! owned by exactly one reader at a time; readers hand it, and anything they read too late,
-//! to the next reader of the partition.
+//! the partition is first assigned, so no message of it ever lands in the shared queue), split
+//! once and kept across assignments. The queue is owned by exactly one reader at a time, which
+//! hands it to the next reader of the partition.
+//!
+//! A reader may take messages from the queue after its assignment ended: the tail of the old
+//! fetch, or the head of the new assignment's fetch; nothing tells them apart. It drops them
+//! and the next reader seeks back to where the new assignment started (see [`Slot::reseek`]),
+//! so the new owner delivers from the committed offset, in order, with nothing skipped.
 //!
 //! Every assignment of a partition gets a new *epoch*. A reader opened under an older epoch
 //! stops at its next read, and its commits are ignored: after a rebalance only the current
@@ -11,7 +16,7 @@
 //! before the partition is handed over.
 
 use crate::encode::{partition_name, KafkaEncoding};
-use esmd_api::{Record, ShardId, StartFrom};
+use esmd_api::{ShardId, StartFrom};
 use rdkafka::client::ClientContext;
 use rdkafka::consumer::stream_consumer::StreamPartitionQueue;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, RebalanceProtocol, StreamConsumer};
@@ -28,7 +33,7 @@ pub(crate) type KConsumer = StreamConsumer<GroupContext>;
 
 /// How long group calls made inside a rebalance (committed offsets, offsets for times, the
 /// final commit) may take.
-const GROUP_CALL_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const GROUP_CALL_TIMEOUT: Duration = Duration::from_secs(10);
 
 #[derive(Default)]
 pub(crate) struct Slot {
@@ -36,9 +41,17 @@ pub(crate) struct Slot {
     pub epoch: Option<u64>,
     /// The partition's queue while no reader holds it.
     pub queue: Option<Queue>,
-    /// Records a reader took from the queue after its epoch ended: the next reader delivers
-    /// them first, so nothing fetched for the new assignment is lost.
-    pub stash: Vec<Record>,
+    /// A reader holds the queue. A second queue of the same partition must not be split then:
+    /// librdkafka keeps one wake-up callback per queue, and dropping either handle would
+    /// disable it for the other.
+    pub held: bool,
+    /// Where the current assignment's fetch started, when `assign` set it (a failed handover
+    /// commit, AT_TIMESTAMP, LATEST with nothing committed). `None`: the committed offset, or
+    /// the beginning when there is none.
+    pub start: Option<Offset>,
+    /// A reader dropped messages it took after its assignment ended. They may have been the
+    /// new assignment's first, so the next reader seeks back to `start` before reading.
+    pub reseek: bool,
     /// The next offset to commit: everything below it is finished.
     pub finished: Option<i64>,
     /// The finished offset of a revoke whose commit failed, until the next assignment: nobody
@@ -105,8 +118,16 @@ impl Shared {
 
     fn assign(&self, base: &BaseConsumer<GroupContext>, tpl: &mut TopicPartitionList) -> KafkaResult<()> {
         let ours: Vec<i32> = tpl.elements_for_topic(&self.topic).iter().map(|e| e.partition()).collect();
-        if let StartFrom::AtTimestamp(ts) = self.start {
-            self.seed_timestamps(base, tpl, ts)?;
+        match self.start {
+            StartFrom::AtTimestamp(ts) => self.seed_timestamps(base, tpl, ts)?,
+            StartFrom::Latest => {
+                // Without it a reader that has to seek back could only seek to the end as it is
+                // then, past what was produced since the assignment.
+                if let Err(e) = self.seed_latest(base, tpl) {
+                    tracing::warn!(mapping = %self.mapping, error = %e, "cannot resolve LATEST to offsets; librdkafka resolves it");
+                }
+            }
+            _ => {}
         }
         // Split before assigning: librdkafka then never forwards the partition to the shared
         // queue, so no message can be read by anyone but the partition's reader.
@@ -130,14 +151,13 @@ impl Shared {
             for p in &ours {
                 state.next_epoch += 1;
                 let epoch = state.next_epoch;
+                let start = tpl.find_partition(&self.topic, *p).map(|e| e.offset()).filter(|o| !matches!(o, Offset::Invalid | Offset::Stored));
                 let slot = state.slots.entry(*p).or_default();
                 slot.epoch = Some(epoch);
                 slot.finished = None;
-                // Anything stashed came from an earlier fetch; this assignment fetches again
-                // from the committed offset, so it is read again (or was finished).
-                slot.stash.clear();
+                slot.start = start;
                 // A queue still held by the previous reader is handed back when it stops.
-                if slot.queue.is_none() {
+                if slot.queue.is_none() && !slot.held {
                     if let Some(c) = &consumer {
                         slot.queue = c.split_partition_queue(&self.topic, *p);
                     }
@@ -176,6 +196,18 @@ impl Shared {
                 _ => Offset::End,
             };
             tpl.set_partition_offset(e.topic(), e.partition(), offset)?;
+        }
+        Ok(())
+    }
+
+    /// LATEST: partitions the group has no offset for start at their high watermark now.
+    fn seed_latest(&self, base: &BaseConsumer<GroupContext>, tpl: &mut TopicPartitionList) -> KafkaResult<()> {
+        let committed = base.committed_offsets(tpl.clone(), GROUP_CALL_TIMEOUT)?;
+        for e in committed.elements_for_topic(&self.topic) {
+            if e.offset() == Offset::Invalid && matches!(tpl.find_partition(&self.topic, e.partition()).map(|t| t.offset()), Some(Offset::Invalid | Offset::Stored)) {
+                let (_, high) = base.fetch_watermarks(&self.topic, e.partition(), GROUP_CALL_TIMEOUT)?;
+                tpl.set_partition_offset(&self.topic, e.partition(), Offset::Offset(high))?;
+            }
         }
         Ok(())
     }
