@@ -14,7 +14,7 @@ use crate::destination::sns::SnsDestination;
 use crate::destination::sqs::SqsDestination;
 use crate::destination::Destination;
 use crate::engine::context::{MappingCtx, RecordFilter};
-use crate::invoke::http::{HttpInvoker, HttpInvokerOptions};
+use crate::invoke::http::{stand_in_arn, HttpInvoker, HttpInvokerOptions};
 use crate::invoke::lambda::{LambdaInvoker, LambdaInvokerOptions};
 use crate::invoke::Invoker;
 use crate::metrics::MappingMetrics;
@@ -104,7 +104,9 @@ async fn destination(m: &MappingConfig) -> Result<Option<Arc<dyn Destination>>, 
     }
 }
 
-async fn invoker(m: &MappingConfig) -> Result<Arc<dyn Invoker>, AppError> {
+/// HTTP functions without a `function_arn` show one named after the mapping, in `[aws]`'s
+/// region and account: stable across runs, unlike anything taken from the URL.
+async fn invoker(cfg: &Config, m: &MappingConfig) -> Result<Arc<dyn Invoker>, AppError> {
     match &m.function {
         FunctionConfig::Http(h) => {
             let inv = HttpInvoker::new(HttpInvokerOptions {
@@ -112,7 +114,7 @@ async fn invoker(m: &MappingConfig) -> Result<Arc<dyn Invoker>, AppError> {
                 timeout: Duration::from_secs(h.timeout_seconds),
                 max_concurrency: h.max_concurrency,
                 headers: h.headers.iter().map(|(k, v)| (k.clone(), v.expose().to_string())).collect(),
-                function_arn: h.function_arn.clone(),
+                function_arn: Some(h.function_arn.clone().unwrap_or_else(|| stand_in_arn(&cfg.aws.region, &cfg.aws.account, &m.name))),
             })
             .map_err(|e| mapping_error(m, format!("function: {e}")))?;
             Ok(Arc::new(inv))
@@ -125,6 +127,7 @@ async fn invoker(m: &MappingConfig) -> Result<Arc<dyn Invoker>, AppError> {
                 endpoint_url: l.endpoint_url.clone(),
                 timeout: Duration::from_secs(l.timeout_seconds),
                 max_concurrency: l.max_concurrency,
+                account: Some(cfg.aws.account.clone()),
             })
             .await
             .map_err(|e| mapping_error(m, format!("function: {e}")))?;
@@ -248,8 +251,8 @@ pub async fn start(cfg: &Config, options: StartOptions) -> Result<Running, AppEr
     let mut started = Vec::new();
     for m in cfg.mappings.iter().filter(|m| m.enabled) {
         let invoker: Arc<dyn Invoker> = match m.params.max_invocations_per_second {
-            Some(rate) => Arc::new(crate::invoke::paced::PacedInvoker::new(invoker(m).await?, rate)),
-            None => invoker(m).await?,
+            Some(rate) => Arc::new(crate::invoke::paced::PacedInvoker::new(invoker(cfg, m).await?, rate)),
+            None => invoker(cfg, m).await?,
         };
         let destination = destination(m).await?;
         let filter: Option<Arc<dyn RecordFilter>> = match m.filter_patterns() {

@@ -69,6 +69,8 @@ async fn drain_reports_a_stream_backlog_with_poison_records() {
         "type = \"memory\"\nstream_name = \"orders\"\nshards = 2\nseed = { records = 2000, record_bytes = 100, keys = 40, poison_every = 500 }",
         &f.url(),
     );
+    // Failure records name the function after the mapping, in [aws]'s account and region.
+    let config = format!("[aws]\nregion = \"eu-west-1\"\naccount = \"123456789012\"\n\n{config}");
     let out = drain(dir.path(), &config, &["--json", "--live", "off", "--time-limit", "120s"]).await;
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     let r = report(&out);
@@ -94,6 +96,10 @@ async fn drain_reports_a_stream_backlog_with_poison_records() {
     assert_eq!(delivered.len(), 1996, "every good record reached the function");
     let failures = std::fs::read_to_string(dir.path().join("failures.jsonl")).unwrap();
     assert_eq!(failures.lines().count(), 4);
+    for line in failures.lines() {
+        let record: Value = serde_json::from_str(line).unwrap();
+        assert_eq!(record["requestContext"]["functionArn"], "arn:aws:lambda:eu-west-1:123456789012:function:orders", "{record}");
+    }
 }
 
 /// `max_invocations_per_second` spaces the calls of the whole mapping (two shards here): 20

@@ -32,6 +32,7 @@ fn options(function_name: &str) -> LambdaInvokerOptions {
         endpoint_url: None,
         timeout: Duration::from_secs(10),
         max_concurrency: 4,
+        account: None,
     }
 }
 

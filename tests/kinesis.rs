@@ -584,4 +584,56 @@ async fn tumbling_windows_aggregate_each_record_once_per_shard_and_window() {
     }
     let expected: BTreeSet<(String, String)> = written.into_iter().collect();
     assert_eq!(counted, expected);
+
+    // Each event has the documented shape: keys in AWS's order, AWS's types, whole-second
+    // window bounds in UTC.
+    let doc: Value = serde_json::from_str(include_str!("fixtures/aws-docs/kinesis-time-window-event.json")).unwrap();
+    let requests = f.requests();
+    let first = requests.iter().find(|e| !is_final(e)).expect("an invocation with records");
+    same_shape(&doc, first, "event");
+    let last = requests.iter().find(|e| is_final(e)).expect("a final invocation");
+    assert_eq!(keys(last), keys(&doc), "final invocation's keys");
+    for e in &requests {
+        for bound in ["start", "end"] {
+            let t = e["window"][bound].as_str().unwrap();
+            assert!(t.len() == 20 && t.ends_with('Z'), "window.{bound} {t:?} is not like 2020-12-09T07:04:00Z");
+        }
+        assert_eq!(e["eventSourceARN"], first["Records"][0]["eventSourceARN"]);
+        assert_eq!(e["isWindowTerminatedEarly"], json!(false));
+    }
+}
+
+fn keys(v: &Value) -> Vec<&String> {
+    v.as_object().map(|o| o.keys().collect()).unwrap_or_default()
+}
+
+/// The same keys in the same order and the same JSON types, all the way down; `state` is the
+/// function's own and only has to be an object.
+fn same_shape(expected: &Value, actual: &Value, path: &str) {
+    let kind = |v: &Value| match v {
+        Value::Null => "null",
+        Value::Bool(_) => "bool",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    };
+    assert_eq!(kind(actual), kind(expected), "{path}: type");
+    if path.ends_with(".state") {
+        return;
+    }
+    match (expected, actual) {
+        (Value::Object(e), Value::Object(_)) => {
+            assert_eq!(keys(actual), keys(expected), "{path}: keys");
+            for (k, v) in e {
+                same_shape(v, &actual[k], &format!("{path}.{k}"));
+            }
+        }
+        (Value::Array(e), Value::Array(a)) => {
+            if let (Some(e), Some(a)) = (e.first(), a.first()) {
+                same_shape(e, a, &format!("{path}[0]"));
+            }
+        }
+        _ => {}
+    }
 }

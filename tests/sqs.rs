@@ -143,7 +143,12 @@ fn check_shape(expected: &Value, actual: &Value, path: &str, ordered: bool) {
     match (expected, actual) {
         (Value::Object(e), Value::Object(a)) => {
             let ek: Vec<&String> = e.keys().collect();
-            let ak: Vec<&String> = a.keys().collect();
+            // Recordings of events relayed through the test function's queue (the
+            // `Messages[..].Body.event` ones) have no null keys; every direct capture of AWS's
+            // event (test_sqs_event_source_mapping, test_sqs_event_filter, ...) has
+            // `"md5OfMessageAttributes": null` where there are no attributes.
+            let relayed_null = |k: &String| k == "md5OfMessageAttributes" && a[k].is_null() && !e.contains_key(k);
+            let ak: Vec<&String> = a.keys().filter(|k| !relayed_null(k)).collect();
             if ordered && !path.ends_with("messageAttributes") {
                 assert_eq!(ak, ek, "{path}: keys");
             } else {
@@ -253,6 +258,26 @@ async fn standard_record_matches_the_recording() {
     check_shape(&expected, actual, "record", true);
     assert_eq!(actual["eventSourceARN"], MotoServer::queue_arn("attrs"));
     assert_eq!(actual["awsRegion"], "us-east-1");
+}
+
+/// A message without attributes against AWS's record (test_sqs_event_source_mapping): the
+/// attributes are `{}` and their md5 is there, as null.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn standard_record_without_attributes_matches_the_recording() {
+    let expected = fixture("sqs/test_sqs_event_source_mapping.json")["events"][0]["Records"][0].clone();
+    assert_eq!(expected["md5OfMessageAttributes"], Value::Null, "the recording");
+    let moto = MotoServer::start().await;
+    let url = moto.create_queue("plain", &[]).await;
+    moto.sqs_client().send_message().queue_url(&url).message_body(r#"{"foo": "bar"}"#).send().await.unwrap();
+    let f = FunctionServer::start(|_| Reply::empty()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let m = start(source(&moto, &url, 2).await, &f.url(), settings(10, 0, 2), dir.path());
+    let events = f.wait_for_requests(1, Duration::from_secs(30)).await;
+    wait_counts(&moto, &url, (0, 0), Duration::from_secs(10)).await;
+    m.stop().await;
+    let actual = &events[0]["Records"][0];
+    check_shape(&expected, actual, "record", true);
+    assert_eq!(actual["md5OfMessageAttributes"], Value::Null);
 }
 
 /// A FIFO record against AWS's (test_report_batch_item_failures; the recorder sorted its keys).

@@ -40,8 +40,8 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 use tokio::sync::Semaphore;
 
-/// Region of the stand-in ARN of an HTTP function: failure records need an ARN and a plain URL
-/// has no region. Configure `function_arn` to show a real one.
+/// Region of the stand-in ARN of an HTTP function built without one: failure records need an
+/// ARN and a plain URL has no region. `esmd run` passes `[aws] region` instead.
 pub const STAND_IN_REGION: &str = "us-east-1";
 /// Account of stand-in ARNs (the account LocalStack and most emulators use).
 pub const STAND_IN_ACCOUNT: &str = "000000000000";
@@ -80,7 +80,8 @@ pub struct HttpInvokerOptions {
     pub max_concurrency: usize,
     /// Sent with every request (authorization, API keys); may override `content-type`.
     pub headers: Vec<(String, String)>,
-    /// `requestContext.functionArn` in failure records; default: see [`stand_in_arn`].
+    /// `requestContext.functionArn` in failure records; default: [`stand_in_arn`] of the
+    /// stand-in region and account, named `function`.
     pub function_arn: Option<String>,
 }
 
@@ -142,7 +143,7 @@ impl HttpInvoker {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| InvokerBuildError::Client(error_chain(&e)))?;
-        let function_arn = options.function_arn.unwrap_or_else(|| stand_in_arn(&url));
+        let function_arn = options.function_arn.unwrap_or_else(|| stand_in_arn(STAND_IN_REGION, STAND_IN_ACCOUNT, "function"));
         Ok(Self {
             client,
             display_url: redact_url(&url),
@@ -251,17 +252,13 @@ pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
     Some(at.duration_since(now).unwrap_or(Duration::ZERO))
 }
 
-/// `arn:aws:lambda:us-east-1:000000000000:function:<name>`, where `<name>` is the URL's host,
-/// explicit port and path with every run of characters a Lambda function name cannot hold
-/// turned into `-` (`http://fns.local:8080/orders` → `fns-local-8080-orders`), cut to 64
-/// characters. Distinct URLs give distinct names in practice, and the ARN parses as a Lambda ARN
-/// for tools that read failure records.
-pub fn stand_in_arn(url: &Url) -> String {
-    let mut raw = url.host_str().unwrap_or("function").to_owned();
-    if let Some(port) = url.port() {
-        raw.push_str(&format!("-{port}"));
-    }
-    raw.push_str(url.path());
+/// `arn:aws:lambda:<region>:<account>:function:<name>` for a function that has no ARN of its
+/// own (an HTTP function): `esmd run` names it after the mapping, so the ARN stays the same
+/// across runs and hosts. Every run of characters a Lambda function name cannot hold becomes
+/// `-`, and the name is cut to 64 characters, so the ARN parses as a Lambda ARN for tools that
+/// read failure records.
+pub fn stand_in_arn(region: &str, account: &str, name: &str) -> String {
+    let raw = name;
     let mut name = String::with_capacity(raw.len());
     for c in raw.chars() {
         if c.is_ascii_alphanumeric() || c == '_' {
@@ -275,7 +272,7 @@ pub fn stand_in_arn(url: &Url) -> String {
     if name.is_empty() {
         name.push_str("function");
     }
-    format!("arn:aws:lambda:{STAND_IN_REGION}:{STAND_IN_ACCOUNT}:function:{name}")
+    format!("arn:aws:lambda:{region}:{account}:function:{name}")
 }
 
 /// Whether `body` is what a Lambda runtime writes for a failed invocation (see the module
@@ -440,16 +437,11 @@ mod tests {
 
     #[test]
     fn stand_in_arns() {
-        let arn = |u: &str| stand_in_arn(&Url::parse(u).unwrap());
-        assert_eq!(
-            arn("http://fns.local:8080/orders"),
-            "arn:aws:lambda:us-east-1:000000000000:function:fns-local-8080-orders"
-        );
-        assert_eq!(arn("https://example.com/"), "arn:aws:lambda:us-east-1:000000000000:function:example-com");
-        assert_eq!(
-            arn("http://127.0.0.1:9000/2015-03-31/functions/function/invocations"),
-            "arn:aws:lambda:us-east-1:000000000000:function:127-0-0-1-9000-2015-03-31-functions-function-invocations"
-        );
+        let arn = |name: &str| stand_in_arn("eu-west-1", "123456789012", name);
+        assert_eq!(arn("orders-to-billing"), "arn:aws:lambda:eu-west-1:123456789012:function:orders-to-billing");
+        assert_eq!(arn("orders.v2 / eu"), "arn:aws:lambda:eu-west-1:123456789012:function:orders-v2-eu");
+        assert_eq!(arn("---"), "arn:aws:lambda:eu-west-1:123456789012:function:function");
+        assert_eq!(arn(&"x".repeat(80)).rsplit(':').next().map(str::len), Some(64));
     }
 
     #[test]

@@ -64,6 +64,10 @@ pub struct LambdaInvokerOptions {
     pub timeout: Duration,
     /// Most invokes in flight at once through this invoker.
     pub max_concurrency: usize,
+    /// The account in the function's ARN when `function_name` names none and the lookup finds
+    /// none (no permission, an emulator without the API). `esmd run` passes `[aws] account`;
+    /// `None` is `000000000000`.
+    pub account: Option<String>,
 }
 
 /// Calls a Lambda function. Cheap to share: one SDK client (pooled connections), one
@@ -93,7 +97,7 @@ impl LambdaInvoker {
     ///
     /// When `function_name` is a plain name, the function's account is looked up once with
     /// GetFunctionConfiguration so failure records show the real ARN; without that permission
-    /// (or against an emulator without that API) the ARN uses account `000000000000`.
+    /// (or against an emulator without that API) the ARN uses `options.account`.
     pub async fn from_sdk_config(
         options: LambdaInvokerOptions,
         sdk: &aws_config::SdkConfig,
@@ -136,6 +140,7 @@ impl LambdaInvoker {
             Some(account) => account.clone(),
             None => lookup_account(&client, &options.function_name, qualifier.as_deref())
                 .await
+                .or_else(|| options.account.clone())
                 .unwrap_or_else(|| STAND_IN_ACCOUNT.to_owned()),
         };
         let function_arn = name.arn(&region, &account, qualifier.as_deref());

@@ -95,7 +95,8 @@ impl SqsEncoding {
                 out.push_str(",\"md5OfMessageAttributes\":");
                 push_str(&mut out, md5);
             }
-            None => out.push_str("{}"),
+            // AWS writes the key with null (recorded: test_sqs_event_source_mapping).
+            None => out.push_str("{},\"md5OfMessageAttributes\":null"),
         }
         out.push_str(",\"md5OfBody\":");
         push_str(&mut out, d.md5_of_body);
@@ -182,7 +183,7 @@ mod tests {
             concat!(
                 r#"{"messageId":"m-1","receiptHandle":"rh-1","body":"{\"a\": 1}","attributes":{"ApproximateReceiveCount":"2","#,
                 r#""SentTimestamp":"1573251510774","SenderId":"111111111111","ApproximateFirstReceiveTimestamp":"1573251510800"},"#,
-                r#""messageAttributes":{},"md5OfBody":"0123","eventSource":"aws:sqs","eventSourceARN":"arn:aws:sqs:us-east-1:111111111111:q","#,
+                r#""messageAttributes":{},"md5OfMessageAttributes":null,"md5OfBody":"0123","eventSource":"aws:sqs","eventSourceARN":"arn:aws:sqs:us-east-1:111111111111:q","#,
                 r#""awsRegion":"us-east-1"}"#
             )
         );

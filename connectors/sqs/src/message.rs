@@ -113,7 +113,7 @@ mod tests {
         assert_eq!(v["attributes"]["SenderId"], "AIDA");
         assert_eq!(v["attributes"]["ApproximateReceiveCount"], "3");
         assert_eq!(v["messageAttributes"], serde_json::json!({}));
-        assert!(v.get("md5OfMessageAttributes").is_none());
+        assert_eq!(v["md5OfMessageAttributes"], Value::Null);
         assert_eq!(v["eventSourceARN"], "arn:aws:sqs:us-east-1:123456789012:q");
     }
 
