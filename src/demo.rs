@@ -91,13 +91,20 @@ pub struct DemoOptions {
     /// Admin endpoint (/metrics, /status) while the demo runs; port 0 picks a free one.
     #[arg(long, default_value = "127.0.0.1:9464")]
     pub listen: String,
-    /// Where checkpoints and the failure file go (default: a fresh temporary directory).
-    #[arg(long)]
-    pub state_dir: Option<PathBuf>,
+    /// Where checkpoints and the failure file go. Kept after the demo so the failure records
+    /// can be read; each run starts it afresh.
+    #[arg(long, default_value = DEFAULT_STATE_DIR)]
+    pub state_dir: PathBuf,
     /// Give up after this many seconds.
     #[arg(long, default_value_t = 120)]
     pub timeout_seconds: u64,
+    /// Once done, keep the admin endpoint (/metrics, /status) up until Ctrl-C.
+    #[arg(long)]
+    pub serve: bool,
 }
+
+/// `esmd demo`'s state directory, in the working directory.
+pub const DEFAULT_STATE_DIR: &str = "esmd-demo";
 
 impl Default for DemoOptions {
     fn default() -> Self {
@@ -110,8 +117,9 @@ impl Default for DemoOptions {
             parallelization_factor: 4,
             batch_size: 100,
             listen: "127.0.0.1:9464".into(),
-            state_dir: None,
+            state_dir: PathBuf::from(DEFAULT_STATE_DIR),
             timeout_seconds: 120,
+            serve: false,
         }
     }
 }
@@ -142,6 +150,8 @@ pub struct DemoReport {
     pub elapsed: Duration,
     pub admin: String,
     pub source: String,
+    /// The admin endpoint stayed up after the report (`--serve`).
+    pub served: bool,
 }
 
 impl DemoReport {
@@ -171,7 +181,8 @@ impl fmt::Display for DemoReport {
         if self.failures.len() > SHOWN {
             writeln!(f, "    … and {} more", self.failures.len() - SHOWN)?;
         }
-        writeln!(f, "  admin endpoint was        : http://{}/metrics", self.admin)?;
+        let admin = if self.served { "admin endpoint           " } else { "admin endpoint was       " };
+        writeln!(f, "  {admin} : http://{}/metrics", self.admin)?;
         writeln!(f, "  every poison and expired record isolated: {}", if self.isolated_all() { "yes" } else { "NO" })
     }
 }
@@ -204,19 +215,21 @@ async fn function(stats: Arc<FunctionStats>, body: BodyBytes) -> (StatusCode, St
     (StatusCode::OK, r#"{"batchItemFailures":[]}"#.into())
 }
 
-pub async fn run(opts: DemoOptions, interrupt: impl Future<Output = ()> + Send + 'static) -> Result<DemoReport, DemoError> {
+/// Runs the demo; `done` gets the report as soon as the backlog is finished (with `--serve`,
+/// before the admin endpoint is left up until `interrupt`).
+pub async fn run(opts: DemoOptions, interrupt: impl Future<Output = ()> + Send + 'static, done: impl FnOnce(&DemoReport)) -> Result<DemoReport, DemoError> {
     let setup = |what: &str, e: &dyn fmt::Display| DemoError::Setup(format!("{what}: {e}"));
-    let temp;
-    let state_dir = match &opts.state_dir {
-        Some(d) => d.clone(),
-        None => {
-            temp = tempfile::tempdir().map_err(|e| setup("temporary directory", &e))?;
-            temp.path().to_path_buf()
-        }
-    };
-    std::fs::create_dir_all(&state_dir).map_err(|e| setup("state directory", &e))?;
+    let state_dir = opts.state_dir.clone();
+    std::fs::create_dir_all(&state_dir).map_err(|e| setup(&format!("state directory {}", state_dir.display()), &e))?;
     let failure_file = state_dir.join("failures.jsonl");
-    let _ = std::fs::remove_file(&failure_file);
+    // A fresh run: an earlier run's checkpoints would skip the new backlog's records.
+    for old in [failure_file.clone(), state_dir.join("checkpoints.redb")] {
+        match std::fs::remove_file(&old) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(setup(&format!("removing {}", old.display()), &e)),
+        }
+    }
 
     let mut report = DemoReport { records: opts.records, shards: opts.shards.max(1), failure_file: failure_file.clone(), ..Default::default() };
     let backlog = backlog(&opts, &mut report).await?;
@@ -247,10 +260,12 @@ pub async fn run(opts: DemoOptions, interrupt: impl Future<Output = ()> + Send +
         }
     };
     report.admin = admin_listener.local_addr().map(|a| a.to_string()).unwrap_or_default();
+    // Its own token: with `--serve` it outlives the mapping.
+    let admin_stop = CancellationToken::new();
     {
         let state = AdminState { registry: registry.clone(), prometheus };
-        let stop = stop.clone();
-        tokio::spawn(admin::serve(admin_listener, state, async move { stop.cancelled().await }));
+        let admin_stop = admin_stop.clone();
+        tokio::spawn(admin::serve(admin_listener, state, async move { admin_stop.cancelled().await }));
     }
     tracing::info!(admin = %report.admin, "demo running; metrics at /metrics, shard status at /status");
 
@@ -341,6 +356,15 @@ pub async fn run(opts: DemoOptions, interrupt: impl Future<Output = ()> + Send +
             report.failures.push((condition, first, size));
         }
     }
+    if outcome.is_ok() && opts.serve && !interrupted.is_cancelled() {
+        report.served = true;
+        done(&report);
+        tracing::info!(admin = %report.admin, "demo finished; the admin endpoint stays up until Ctrl-C");
+        interrupted.cancelled().await;
+    } else if outcome.is_ok() {
+        done(&report);
+    }
+    admin_stop.cancel();
     outcome.map(|()| report)
 }
 

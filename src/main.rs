@@ -70,11 +70,13 @@ enum Command {
         #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
         interval: std::time::Duration,
     },
-    /// A self-contained demonstration: an in-memory stream with poison records, a local HTTP
-    /// function, bisection and a file destination. Needs no servers.
+    /// A self-contained demonstration: a backlog with poison and expired records in an
+    /// embedded Kafka topic (librdkafka's mock cluster; `--source memory` for an in-memory
+    /// stream), a local HTTP function, bisection and a file destination kept in ./esmd-demo.
+    /// Needs no servers.
     Demo(esmd::demo::DemoOptions),
-    /// Fill the source of a mapping with a synthetic backlog (load tests: seed, then drain with
-    /// `run`) and print what was written.
+    /// Fill the source of a mapping with a synthetic backlog (load tests: seed, then `drain`)
+    /// and print what was written.
     Seed(SeedArgs),
     /// Try a filter pattern against an event (like AWS's test-event-pattern). The last line of
     /// output is `match`, `nomatch` or `invalid`.
@@ -127,11 +129,18 @@ fn init_logging(format: LogFormat) {
     init_logging_at(format, "info");
 }
 
+/// Colours only for a person at a terminal: a log file or collector gets plain text, and
+/// `NO_COLOR` (any non-empty value, no-color.org) turns them off everywhere.
+fn colour_logs() -> bool {
+    use std::io::IsTerminal;
+    std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").map_or(true, |v| v.is_empty())
+}
+
 /// `default` applies when RUST_LOG is not set.
 fn init_logging_at(format: LogFormat, default: &str) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(colour_logs());
     match format {
         LogFormat::Json => builder.json().flatten_event(true).init(),
         LogFormat::Text => builder.init(),
@@ -194,8 +203,7 @@ fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         Command::Demo(opts) => {
             init_logging(cli.log_format.unwrap_or(LogFormat::Text));
             let rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
-            let report = rt.block_on(esmd::demo::run(opts, esmd::app::shutdown_signal()))?;
-            print!("{report}");
+            rt.block_on(esmd::demo::run(opts, esmd::app::shutdown_signal(), |report| print!("{report}")))?;
             Ok(std::process::ExitCode::SUCCESS)
         }
     }

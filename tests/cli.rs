@@ -118,6 +118,11 @@ starting_position = "TRIM_HORIZON"
     .await;
     assert!(status.success(), "exit status {status:?}");
     assert!(Path::new(&state).join("checkpoints.redb").exists());
+    // Logs into a pipe are plain text: colour codes are for terminals.
+    let mut logs = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut logs).unwrap();
+    assert!(logs.contains("INFO"), "{logs}");
+    assert!(!logs.contains('\x1b'), "ANSI escapes in piped logs: {logs:?}");
 }
 
 /// `esmd seed -c FILE ...`: writes the config and runs the command with dummy AWS credentials

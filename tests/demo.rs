@@ -12,12 +12,21 @@ async fn demo(source: DemoSource) {
         poison_every: 97,
         expired: 3,
         listen: "127.0.0.1:0".into(),
-        state_dir: Some(dir.path().to_path_buf()),
+        state_dir: dir.path().to_path_buf(),
         timeout_seconds: 60,
         ..Default::default()
     };
-    let report = run(opts, std::future::pending()).await.expect("demo finishes");
+    let mut printed = String::new();
+    let report = run(opts.clone(), std::future::pending(), |r| printed = r.to_string()).await.expect("demo finishes");
     println!("{report}");
+    assert_eq!(printed, report.to_string(), "the report is handed out once done");
+    // Kept: the failure file is still there, with one record per isolated one.
+    let failures = std::fs::read_to_string(dir.path().join("failures.jsonl")).expect("failure file kept");
+    assert_eq!(failures.lines().count(), report.failures.len());
+    assert!(report.to_string().contains(&dir.path().join("failures.jsonl").display().to_string()));
+    // A second run in the same directory starts afresh, not from the first run's checkpoints.
+    let again = run(opts, std::future::pending(), |_| {}).await.expect("demo finishes again");
+    assert!(again.isolated_all(), "{again}");
     assert_eq!(report.poison_written.len(), 15);
     assert_eq!(report.expired_written.len(), 3);
     assert!(report.isolated_all(), "{report}");
