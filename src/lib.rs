@@ -14,6 +14,7 @@ pub mod demo;
 pub mod drain;
 pub mod destination;
 pub mod engine;
+pub mod import;
 pub mod invoke;
 pub mod lease;
 pub mod metrics;

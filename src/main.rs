@@ -78,6 +78,9 @@ enum Command {
     /// Fill the source of a mapping with a synthetic backlog (load tests: seed, then `drain`)
     /// and print what was written.
     Seed(SeedArgs),
+    /// Convert AWS event source mapping definitions (get-/list-event-source-mappings output,
+    /// CloudFormation and SAM templates) into an esmd config (TOML).
+    Import(esmd::import::ImportArgs),
     /// Try a filter pattern against an event (like AWS's test-event-pattern). The last line of
     /// output is `match`, `nomatch` or `invalid`.
     FilterTest {
@@ -133,7 +136,7 @@ fn init_logging(format: LogFormat) {
 /// `NO_COLOR` (any non-empty value, no-color.org) turns them off everywhere.
 fn colour_logs() -> bool {
     use std::io::IsTerminal;
-    std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").map_or(true, |v| v.is_empty())
+    std::io::stderr().is_terminal() && !matches!(std::env::var_os("NO_COLOR"), Some(v) if !v.is_empty())
 }
 
 /// `default` applies when RUST_LOG is not set.
@@ -167,6 +170,10 @@ fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             Ok(std::process::ExitCode::SUCCESS)
         }
         Command::FilterTest { pattern, event, file } => Ok(filter_test(pattern, event, file)?),
+        Command::Import(args) => {
+            esmd::import::run(&args)?;
+            Ok(std::process::ExitCode::SUCCESS)
+        }
         Command::Run { config } => {
             let cfg = esmd::config::Config::load(&config).map_err(|e| anyhow::anyhow!("{}:\n{e}", config.display()))?;
             init_logging(cli.log_format.unwrap_or(if cfg.log.format == esmd::config::LogFormat::Json { LogFormat::Json } else { LogFormat::Text }));
