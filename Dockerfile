@@ -2,7 +2,8 @@
 # DynamoDB Streams) on Debian bookworm, running as an unprivileged user.
 #
 #   docker build -t esmd .
-#   docker run --rm -v "$PWD/config:/etc/esmd:ro" -p 127.0.0.1:9464:9464 esmd run -c /etc/esmd/quickstart.toml
+#   docker run --rm esmd demo                                              # needs no servers
+#   docker run --rm -v "$PWD/config:/etc/esmd:ro" esmd validate -c /etc/esmd/quickstart.toml
 #
 # tests/deploy_docker.rs checks this file (no Docker needed); docker-compose.yml builds it.
 
@@ -62,10 +63,13 @@ VOLUME ["/var/lib/esmd"]
 EXPOSE 9464
 
 # esmd has no health subcommand and the slim image has no curl: bash's /dev/tcp sends the
-# request. The port is the one ESMD_ADMIN_LISTEN names, the variable the config's [admin] listen
-# is expected to read.
+# request. The port is the one ESMD_ADMIN_LISTEN names (9464 when unset), the variable the
+# config's [admin] listen is expected to read: a config with a fixed other port needs
+# ESMD_ADMIN_LISTEN set to match, or the container is reported unhealthy.
 HEALTHCHECK --interval=15s --timeout=5s --start-period=10s --retries=3 \
     CMD ["bash", "-c", "listen=${ESMD_ADMIN_LISTEN:-0.0.0.0:9464} && exec 3<>\"/dev/tcp/127.0.0.1/${listen##*:}\" && printf 'GET /healthz HTTP/1.0\\r\\nHost: localhost\\r\\n\\r\\n' >&3 && IFS= read -r -t 4 status <&3 && [[ $status == HTTP/1.[01]' 200'* ]]"]
 
 ENTRYPOINT ["esmd"]
+# Mount a config there (-v ./my.toml:/etc/esmd/esmd.toml:ro), or name another one:
+# `docker run esmd validate -c …`, `docker run esmd seed -c …`.
 CMD ["run", "-c", "/etc/esmd/esmd.toml"]

@@ -8,6 +8,10 @@
 # AWS_DEFAULT_REGION, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY).
 set -euo pipefail
 
+# Passed on every call rather than left to the CLI's own AWS_ENDPOINT_URL support, which older
+# CLIs lack: against AWS itself by mistake, these calls would create real resources.
+aws() { command aws --endpoint-url "${AWS_ENDPOINT_URL:?set AWS_ENDPOINT_URL to the emulator}" "$@"; }
+
 # CreateQueue with the same attributes returns the existing queue.
 aws sqs create-queue --queue-name jobs --output text
 
