@@ -31,7 +31,11 @@ impl Shape {
     pub fn check(&mut self, expected: &Value, actual: &Value, path: &str) {
         match (expected, actual) {
             (Value::Object(e), Value::Object(a)) => {
-                let (ek, ak): (Vec<&String>, Vec<&String>) = (e.keys().collect(), a.keys().collect());
+                // Recordings of events relayed through the test function's queue have no null
+                // keys; AWS's direct captures have `"md5OfMessageAttributes": null` where there
+                // are no attributes (tests/sqs.rs compares one).
+                let relayed_null = |k: &String| k == "md5OfMessageAttributes" && a[k].is_null() && !e.contains_key(k);
+                let (ek, ak): (Vec<&String>, Vec<&String>) = (e.keys().collect(), a.keys().filter(|k| !relayed_null(k)).collect());
                 if self.ordered {
                     assert_eq!(ak, ek, "key order at {path}");
                 } else {
