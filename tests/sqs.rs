@@ -228,6 +228,17 @@ async fn drains_a_backlog_in_batches_of_100_and_deletes_every_message() {
     assert_eq!(src.approximate_backlog().await.unwrap(), 0);
 }
 
+/// Runs the queue's one message through a mapping into a function that succeeds; its event.
+async fn deliver_one(moto: &MotoServer, url: &str) -> Value {
+    let f = FunctionServer::start(|_| Reply::empty()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let m = start(source(moto, url, 2).await, &f.url(), settings(10, 0, 2), dir.path());
+    let events = f.wait_for_requests(1, Duration::from_secs(30)).await;
+    wait_counts(moto, url, (0, 0), Duration::from_secs(10)).await;
+    m.stop().await;
+    events[0].clone()
+}
+
 /// A message with attributes, field by field against AWS's record
 /// (test_message_body_and_attributes_passed_correctly), including the md5 of the attributes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -248,13 +259,8 @@ async fn standard_record_matches_the_recording() {
         .send()
         .await
         .unwrap();
-    let f = FunctionServer::start(|_| Reply::empty()).await;
-    let dir = tempfile::tempdir().unwrap();
-    let m = start(source(&moto, &url, 2).await, &f.url(), settings(10, 0, 2), dir.path());
-    let events = f.wait_for_requests(1, Duration::from_secs(30)).await;
-    wait_counts(&moto, &url, (0, 0), Duration::from_secs(10)).await;
-    m.stop().await;
-    let actual = &events[0]["Records"][0];
+    let event = deliver_one(&moto, &url).await;
+    let actual = &event["Records"][0];
     check_shape(&expected, actual, "record", true);
     assert_eq!(actual["eventSourceARN"], MotoServer::queue_arn("attrs"));
     assert_eq!(actual["awsRegion"], "us-east-1");
@@ -269,13 +275,8 @@ async fn standard_record_without_attributes_matches_the_recording() {
     let moto = MotoServer::start().await;
     let url = moto.create_queue("plain", &[]).await;
     moto.sqs_client().send_message().queue_url(&url).message_body(r#"{"foo": "bar"}"#).send().await.unwrap();
-    let f = FunctionServer::start(|_| Reply::empty()).await;
-    let dir = tempfile::tempdir().unwrap();
-    let m = start(source(&moto, &url, 2).await, &f.url(), settings(10, 0, 2), dir.path());
-    let events = f.wait_for_requests(1, Duration::from_secs(30)).await;
-    wait_counts(&moto, &url, (0, 0), Duration::from_secs(10)).await;
-    m.stop().await;
-    let actual = &events[0]["Records"][0];
+    let event = deliver_one(&moto, &url).await;
+    let actual = &event["Records"][0];
     check_shape(&expected, actual, "record", true);
     assert_eq!(actual["md5OfMessageAttributes"], Value::Null);
 }
