@@ -409,11 +409,18 @@ impl ShardWorker {
                 return;
             }
         }
+        let mut committed = true;
         if let Some(p) = low.as_ref().filter(|_| low != saved.position) {
             if let Err(e) = reader.commit(p).await {
                 self.ctx.metrics.commit_error();
                 tracing::warn!(mapping = %self.ctx.name, shard = %self.shard.id, error = %e, "commit to source failed; will retry");
+                committed = false;
             }
+        }
+        if !committed {
+            // The next checkpoint tick commits again, even when no record finished meanwhile:
+            // the last batch of a backlog would otherwise never be committed.
+            return;
         }
         *saved = Saved { position: low, state_version };
         let mut newly_committed = 0;

@@ -54,6 +54,10 @@ pub(crate) struct Slot {
     pub reseek: bool,
     /// The next offset to commit: everything below it is finished.
     pub finished: Option<i64>,
+    /// An asynchronous commit of this partition failed (brokers refuse commits while the group
+    /// rebalances). The reader sends `finished` again: after the last batch of a backlog no
+    /// further commit would carry it.
+    pub recommit: bool,
     /// The finished offset of a revoke whose commit failed, until the next assignment: nobody
     /// else can have read the partition in between, so if it comes back to us it starts here.
     pub handover: Option<i64>,
@@ -140,9 +144,11 @@ impl Shared {
                 .filter(|e| matches!(e.offset(), Offset::Invalid | Offset::Stored))
                 .map(|e| e.partition())
                 .collect();
+            let mut handed_back = Vec::new();
             for p in unset {
                 if let Some(next) = state.slots.get(&p).and_then(|s| s.handover) {
                     tpl.set_partition_offset(&self.topic, p, Offset::Offset(next))?;
+                    handed_back.push((p, next));
                 }
             }
             for slot in state.slots.values_mut() {
@@ -155,7 +161,15 @@ impl Shared {
                 let slot = state.slots.entry(*p).or_default();
                 slot.epoch = Some(epoch);
                 slot.finished = None;
+                slot.recommit = false;
                 slot.start = start;
+                // The group's offset is still behind what we finished (the handover commit was
+                // refused): the reader commits it, or a partition with nothing left to read
+                // would never be committed.
+                if let Some((_, next)) = handed_back.iter().find(|(h, _)| h == p) {
+                    slot.finished = Some(*next);
+                    slot.recommit = true;
+                }
                 // A queue still held by the previous reader is handed back when it stops.
                 if slot.queue.is_none() && !slot.held {
                     if let Some(c) = &consumer {
@@ -295,12 +309,40 @@ impl ConsumerContext for GroupContext {
     }
 
     fn commit_callback(&self, result: KafkaResult<()>, offsets: &TopicPartitionList) {
-        if let Err(e) = result {
+        let failed: Vec<(i32, i64)> = offsets
+            .elements_for_topic(&self.shared.topic)
+            .iter()
+            .filter(|e| result.is_err() || e.error().is_err())
+            .filter_map(|e| match e.offset() {
+                Offset::Offset(o) => Some((e.partition(), o)),
+                _ => None,
+            })
+            .collect();
+        if let Err(e) = &result {
             // "No offset" means there was nothing new to commit.
-            if !matches!(e, KafkaError::ConsumerCommit(rdkafka::error::RDKafkaErrorCode::NoOffset)) {
-                tracing::warn!(mapping = %self.shared.mapping, error = %e, offsets = ?offsets, "offset commit failed");
-                *self.shared.commit_failed.lock().unwrap_or_else(|e| e.into_inner()) = Some(e.to_string());
+            if matches!(e, KafkaError::ConsumerCommit(rdkafka::error::RDKafkaErrorCode::NoOffset)) {
+                return;
             }
         }
+        if failed.is_empty() {
+            return;
+        }
+        let reason = match &result {
+            Err(e) => e.to_string(),
+            Ok(()) => offsets.elements().iter().find_map(|e| e.error().err()).map(|e| e.to_string()).unwrap_or_default(),
+        };
+        tracing::warn!(mapping = %self.shared.mapping, error = %reason, offsets = ?failed, "offset commit failed; the partition's reader commits again");
+        {
+            let mut state = self.shared.lock();
+            for (p, offset) in &failed {
+                if let Some(slot) = state.slots.get_mut(p) {
+                    // A later commit may already have gone through; sending it again is harmless.
+                    if slot.epoch.is_some() && slot.finished.is_some_and(|f| f >= *offset) {
+                        slot.recommit = true;
+                    }
+                }
+            }
+        }
+        *self.shared.commit_failed.lock().unwrap_or_else(|e| e.into_inner()) = Some(reason);
     }
 }

@@ -20,6 +20,9 @@ use tokio::sync::{oneshot, watch};
 /// then writes checkpoints and reads again).
 const READ_WAIT: Duration = Duration::from_millis(250);
 
+/// How often a reader sends a refused offset commit again.
+const RECOMMIT_INTERVAL: Duration = Duration::from_millis(500);
+
 pub struct KafkaOptions {
     /// The mapping's name: the default consumer group derives from it.
     pub mapping: String,
@@ -208,6 +211,7 @@ impl OrderedSource for KafkaSource {
             topic_c,
             partition_name: Arc::from(crate::encode::partition_name(&self.shared.topic, partition)),
             next_offset: None,
+            recommit_at: std::time::Instant::now(),
         };
         if reseek {
             if let Err(e) = reader.rewind(start).await {
@@ -256,6 +260,9 @@ pub struct KafkaReader {
     partition_name: Arc<str>,
     /// The offset after the last record returned.
     next_offset: Option<i64>,
+    /// A failed commit is sent again no sooner than this: while the group rebalances the
+    /// broker refuses every one.
+    recommit_at: std::time::Instant,
 }
 
 impl KafkaReader {
@@ -301,6 +308,35 @@ impl KafkaReader {
     /// AWS's OffsetLag counts from the committed offset.
     fn committed_or_read(&self) -> Option<i64> {
         self.shared.lock().slots.get(&self.partition).and_then(|s| s.finished).or(self.next_offset)
+    }
+
+    /// Sends the finished offset again when its asynchronous commit failed.
+    fn recommit(&mut self) {
+        let now = std::time::Instant::now();
+        if now < self.recommit_at {
+            return;
+        }
+        let next = {
+            let mut state = self.shared.lock();
+            let Some(slot) = state.slots.get_mut(&self.partition) else { return };
+            if slot.epoch != Some(self.epoch) || !slot.recommit {
+                return;
+            }
+            slot.recommit = false;
+            slot.finished
+        };
+        let Some(next) = next else { return };
+        self.recommit_at = now + RECOMMIT_INTERVAL;
+        let mut tpl = TopicPartitionList::new();
+        let sent = tpl
+            .add_partition_offset(&self.shared.topic, self.partition, Offset::Offset(next))
+            .and_then(|()| self.consumer.commit(&tpl, CommitMode::Async));
+        if let Err(e) = sent {
+            tracing::warn!(mapping = %self.shared.mapping, partition = self.partition, error = %e, "cannot send the offset commit again");
+            if let Some(slot) = self.shared.lock().slots.get_mut(&self.partition) {
+                slot.recommit = true;
+            }
+        }
     }
 
     /// Seeks the partition back to where the current assignment started, so messages an
@@ -356,6 +392,7 @@ impl ShardReader for KafkaReader {
         if !self.current() {
             return Err(self.revoked());
         }
+        self.recommit();
         // Borrowed, never taken: if the engine drops this future (shutdown), the queue stays
         // with the reader and is handed on. `recv` is cancellation safe.
         let Some(queue) = self.queue.as_ref() else { return Err(self.revoked()) };
