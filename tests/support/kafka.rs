@@ -229,8 +229,8 @@ impl Tansu {
         assert!(status.success(), "tansu user create failed");
     }
 
-    /// Stops the broker, keeping its storage and port for a restart.
-    fn stop(mut self) -> (tempfile::TempDir, u16) {
+    /// Stops the broker, keeping its storage and port for [`relaunch`](Self::relaunch).
+    pub fn stop(mut self) -> (tempfile::TempDir, u16) {
         let _ = self.child.kill();
         let _ = self.child.wait();
         let port: u16 = self.bootstrap.rsplit(':').next().and_then(|p| p.parse().ok()).expect("port");
@@ -244,6 +244,11 @@ impl Tansu {
     pub async fn restart_behind(self, advertised_port: u16) -> Self {
         let (dir, port) = self.stop();
         Self::launch_advertising(dir, port, advertised_port, false).await
+    }
+
+    /// Starts a broker [`stop`](Self::stop)ped earlier again, on its port and storage.
+    pub async fn relaunch((dir, port): (tempfile::TempDir, u16)) -> Self {
+        Self::launch(dir, port, false).await
     }
 
     /// Restarts the broker on the same port and storage, requiring SASL authentication or not.

@@ -14,10 +14,12 @@ The fixes change no answer moto gives:
 - "now" as epoch seconds comes from time.time() instead of utcnow() - epoch, the same number;
 - a message "had" a receipt handle when it is its current or an old one, without a new list.
 
-One fix is for correctness: Queue.delete_message rebuilds the message list without a lock, so two
+Two fixes are for correctness. Queue.delete_message rebuilds the message list without a lock, so two
 DeleteMessageBatch requests on the threaded server lose each other's deletions (each reports
 success; the lost messages stay in flight and come back after the visibility timeout), and an
-append during a rebuild is lost. The rebuild now holds the lock moto takes for appends.
+append during a rebuild is lost. The rebuild now holds the lock moto takes for appends. And a
+FIFO group could be handed out out of order: after its messages timed out, or to two
+concurrent receives (see _receive_message_in_group_order).
 
 Usage: <venv>/bin/python tests/support/moto_server.py -H 127.0.0.1 -p PORT (moto_server's flags).
 """
@@ -92,6 +94,42 @@ def _delete_message_locked(self, receipt_handle):
 
 
 sqs.Queue.delete_message = _delete_message_locked
+
+_receive_message = sqs.SQSBackend.receive_message
+
+
+def _receive_message_in_group_order(
+    self, queue_name, count, wait_seconds_timeout, visibility_timeout, message_attribute_names=None
+):
+    # moto hands out a FIFO group's messages out of order in two ways, both seen by the fault
+    # suite (SQS never does either):
+    # - a receive releases a timed-out message only when it reaches it, and skips it while its
+    #   group still has another pending message: when a consumer dies holding several messages
+    #   of a group, they come back visible together, the first is skipped and a later one
+    #   delivered first;
+    # - a long poll takes its copy of the pending groups once, before waiting: a message that
+    #   another receive takes during the wait does not block its group, and its successor goes
+    #   out while it is in flight.
+    # FIFO receives here release every timed-out message first, then look with a fresh copy, one
+    # receive at a time, and long-poll by looking again every 200 ms.
+    queue = self.get_queue(queue_name)
+    if not queue.fifo_queue:
+        return _receive_message(
+            self, queue_name, count, wait_seconds_timeout, visibility_timeout, message_attribute_names
+        )
+    deadline = time.time() + (wait_seconds_timeout or 0)
+    while True:
+        with queue._messages_lock:
+            for message in list(queue.pending_messages):
+                if message.visible:
+                    queue.pending_messages.discard(message)
+            result = _receive_message(self, queue_name, count, 0, visibility_timeout, message_attribute_names)
+        if result or time.time() >= deadline:
+            return result
+        time.sleep(min(0.2, max(0.0, deadline - time.time())))
+
+
+sqs.SQSBackend.receive_message = _receive_message_in_group_order
 
 from moto.server import main  # noqa: E402
 
