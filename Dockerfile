@@ -52,7 +52,8 @@ COPY --from=build /src/target/release/esmd /usr/local/bin/esmd
 # Configs read these (`${ESMD_STATE_DIR:-…}`, `${ESMD_ADMIN_LISTEN:-…}`, see
 # config/compose/esmd.toml); esmd itself does not. In a container the admin endpoint has to
 # listen beyond the container's loopback for a published port to reach it; publish it on the
-# host's loopback (-p 127.0.0.1:9464:9464) unless it is meant to be reachable.
+# host's loopback (-p 127.0.0.1:9464:9464) unless it is meant to be reachable. esmd warns at
+# start about an admin address beyond loopback unless the config says `allow_remote = true`.
 ENV ESMD_STATE_DIR=/var/lib/esmd \
     ESMD_ADMIN_LISTEN=0.0.0.0:9464
 

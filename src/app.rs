@@ -294,6 +294,9 @@ pub async fn start(cfg: &Config, options: StartOptions) -> Result<Running, AppEr
     }
 
     let admin = if options.admin {
+        if let Some(warning) = cfg.admin.remote_warning() {
+            tracing::warn!(listen = %cfg.admin.listen, "{warning}");
+        }
         let listener = tokio::net::TcpListener::bind(&cfg.admin.listen)
             .await
             .map_err(|e| AppError::Setup(format!("admin.listen = {}: {e}", cfg.admin.listen)))?;

@@ -40,6 +40,17 @@ pub fn with_destinations() -> impl Iterator<Item = &'static dyn Connector> {
     CONNECTORS.iter().copied().filter(|c| c.destination_kind().is_some())
 }
 
+/// Log events of the connectors' client libraries that carry credentials (lapin's frame
+/// dumps, [`esmd_rabbitmq::is_frame_dump`]): `esmd`'s logging drops them at every level.
+pub fn logs_secrets(metadata: &tracing::Metadata<'_>) -> bool {
+    #[cfg(feature = "rabbitmq")]
+    if esmd_rabbitmq::is_frame_dump(metadata) {
+        return true;
+    }
+    let _ = metadata;
+    false
+}
+
 /// Source types this build can run.
 pub fn available() -> Vec<&'static str> {
     CONNECTORS.iter().map(|c| c.type_name()).collect()

@@ -139,14 +139,18 @@ fn colour_logs() -> bool {
     std::io::stderr().is_terminal() && !matches!(std::env::var_os("NO_COLOR"), Some(v) if !v.is_empty())
 }
 
-/// `default` applies when RUST_LOG is not set.
+/// `default` applies when RUST_LOG is not set. Events of client libraries that would log a
+/// credential are dropped at every level (`esmd::connectors::logs_secrets`).
 fn init_logging_at(format: LogFormat, default: &str) {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(colour_logs());
+    let no_secrets = tracing_subscriber::filter::filter_fn(|metadata| !esmd::connectors::logs_secrets(metadata));
     match format {
-        LogFormat::Json => builder.json().flatten_event(true).init(),
-        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().flatten_event(true).finish().with(no_secrets).init(),
+        LogFormat::Text => builder.finish().with(no_secrets).init(),
     }
 }
 
@@ -166,6 +170,9 @@ fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         Command::Validate { config } => {
             let cfg = esmd::config::Config::load(&config).map_err(|e| anyhow::anyhow!("{}:\n{e}", config.display()))?;
             esmd::app::check(&cfg).map_err(|e| anyhow::anyhow!("{}:\n{e}", config.display()))?;
+            for warning in cfg.warnings() {
+                eprintln!("warning: {}: {warning}", config.display());
+            }
             println!("{}: ok ({} mapping{})", config.display(), cfg.mappings.len(), if cfg.mappings.len() == 1 { "" } else { "s" });
             Ok(std::process::ExitCode::SUCCESS)
         }

@@ -289,7 +289,7 @@ mod tests {
     fn unknown_keys_carry_path_and_line() {
         let p = err(&format!("[admin]\nlisten = \"127.0.0.1:1\"\nlisen = 3\n{MAPPING}"));
         assert_eq!(p.len(), 1, "{p:?}");
-        assert!(p[0].starts_with("line 3: admin.lisen: unknown field `lisen`, expected `listen`"), "{p:?}");
+        assert!(p[0].starts_with("line 3: admin.lisen: unknown field `lisen`, expected `listen` or `allow_remote`"), "{p:?}");
 
         let p = err(&format!("{MAPPING}[mappings.source.seed]\nrecords = 1\npoison = 2\n"));
         assert!(p[0].starts_with("line 12: mapping \"orders\": source.seed.poison: unknown field `poison`"), "{p:?}");
@@ -324,6 +324,34 @@ mod tests {
         );
         let p = err(&format!("[admin]\nlisten = \"${{ADMIN}}\"\n{MAPPING}"));
         assert!(p[0].starts_with("line 2: admin.listen: environment variable ADMIN is not set"), "{p:?}");
+    }
+
+    #[test]
+    fn allow_remote_is_read_and_warned_about() {
+        let cfg = load(&format!("[admin]\nlisten = \"0.0.0.0:9464\"\n{MAPPING}")).unwrap();
+        assert!(!cfg.admin.allow_remote);
+        let warnings = cfg.warnings();
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(warnings[0].starts_with("admin.listen = 0.0.0.0:9464 is not a loopback address") && warnings[0].contains("admin.allow_remote"), "{warnings:?}");
+        let cfg = load(&format!("[admin]\nlisten = \"0.0.0.0:9464\"\nallow_remote = true\n{MAPPING}")).unwrap();
+        assert!(cfg.admin.allow_remote && cfg.warnings().is_empty());
+        assert!(load(MAPPING).unwrap().warnings().is_empty(), "the default is loopback");
+        let p = err(&format!("[admin]\nallow_remote = \"yes\"\n{MAPPING}"));
+        assert!(p[0].starts_with("line 2: admin.allow_remote: invalid type: string \"yes\", expected a boolean"), "{p:?}");
+    }
+
+    #[cfg(feature = "rabbitmq")]
+    #[test]
+    fn a_destination_connection_password_stays_out_of_debug_output() {
+        let text = MAPPING.replace(
+            "name = \"orders\"",
+            "name = \"orders\"\nmaximum_retry_attempts = 0\ndestination_config = { on_failure = { destination = \"rabbitmq:///dlq\", connection = { uri = \"amqp://127.0.0.1:5672\", username = \"u\", password = \"hunter2-dest\" } } }",
+        );
+        let cfg = load(&text).unwrap();
+        let connection = cfg.mappings[0].params.destination_config.as_ref().and_then(|d| d.on_failure.as_ref()).and_then(|f| f.connection.as_ref());
+        assert_eq!(connection.map(|c| c["password"].clone()), Some("hunter2-dest".into()), "kept as written for the connector");
+        let debug = format!("{cfg:?}");
+        assert!(!debug.contains("hunter2") && debug.contains("\"password\": String(\"***\")"), "{debug}");
     }
 
     #[test]

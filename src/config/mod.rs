@@ -90,11 +90,35 @@ pub struct AdminConfig {
     /// resolving one would be IO). Default 127.0.0.1:9464; in a container use 0.0.0.0 and
     /// publish the port on the host's loopback.
     pub listen: SocketAddr,
+    /// Says that a `listen` address beyond loopback is meant: the endpoints have no
+    /// authentication, so without it esmd warns at start (and `esmd validate` too). Default
+    /// false.
+    pub allow_remote: bool,
 }
 
 impl Default for AdminConfig {
     fn default() -> Self {
-        AdminConfig { listen: DEFAULT_ADMIN_LISTEN }
+        AdminConfig { listen: DEFAULT_ADMIN_LISTEN, allow_remote: false }
+    }
+}
+
+impl AdminConfig {
+    /// Whether only this host can reach `listen` (127.0.0.0/8, ::1, or ::ffff:127.x.y.z).
+    pub fn is_loopback(&self) -> bool {
+        self.listen.ip().to_canonical().is_loopback()
+    }
+
+    /// The warning for an endpoint reachable from other hosts that the config did not say it
+    /// wants (`allow_remote`); `None` for loopback or when allowed.
+    pub fn remote_warning(&self) -> Option<String> {
+        if self.is_loopback() || self.allow_remote {
+            return None;
+        }
+        Some(format!(
+            "admin.listen = {} is not a loopback address: /metrics and /status (mapping names, sources, positions, errors) are served without authentication to anyone who can reach it; \
+             set admin.allow_remote = true if that is intended (a firewall, a loopback-only published port or a network policy guards it), or listen on 127.0.0.1",
+            self.listen
+        ))
     }
 }
 
@@ -221,6 +245,12 @@ impl Config {
     pub fn enabled_mappings(&self) -> impl Iterator<Item = &MappingConfig> {
         self.mappings.iter().filter(|m| m.enabled)
     }
+
+    /// What is allowed but probably not meant: `esmd validate` prints these, `esmd run` logs
+    /// them as warnings at start.
+    pub fn warnings(&self) -> Vec<String> {
+        self.admin.remote_warning().into_iter().collect()
+    }
 }
 
 #[cfg(test)]
@@ -241,5 +271,25 @@ mod tests {
     fn admin_defaults_to_loopback() {
         assert!(AdminConfig::default().listen.ip().is_loopback());
         assert_eq!(DEFAULT_ADMIN_LISTEN.to_string(), "127.0.0.1:9464");
+        assert!(!AdminConfig::default().allow_remote);
+        assert_eq!(AdminConfig::default().remote_warning(), None);
+    }
+
+    fn admin(listen: &str, allow_remote: bool) -> AdminConfig {
+        AdminConfig { listen: listen.parse().unwrap(), allow_remote }
+    }
+
+    #[test]
+    fn an_admin_endpoint_beyond_loopback_warns_unless_allowed() {
+        for listen in ["127.0.0.1:9464", "127.1.2.3:80", "[::1]:9464", "[::ffff:127.0.0.1]:9464"] {
+            assert!(admin(listen, false).is_loopback(), "{listen}");
+            assert_eq!(admin(listen, false).remote_warning(), None, "{listen}");
+        }
+        for listen in ["0.0.0.0:9464", "[::]:9464", "10.1.2.3:9464", "[::ffff:10.0.0.1]:9464"] {
+            let warning = admin(listen, false).remote_warning().unwrap_or_else(|| panic!("{listen} should warn"));
+            assert!(warning.starts_with(&format!("admin.listen = {} is not a loopback address", admin(listen, false).listen)), "{warning}");
+            assert!(warning.contains("admin.allow_remote = true"), "{warning}");
+            assert_eq!(admin(listen, true).remote_warning(), None, "{listen} with allow_remote");
+        }
     }
 }

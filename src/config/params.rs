@@ -138,7 +138,7 @@ pub struct DestinationConfig {
     pub on_failure: Option<OnFailureConfig>,
 }
 
-#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[derive(Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OnFailureConfig {
     pub destination: DestinationKind,
@@ -151,6 +151,24 @@ pub struct OnFailureConfig {
     /// `arn:aws:s3` destination, like `function.endpoint_url` for a Lambda function.
     #[serde(default)]
     pub endpoint_url: Option<String>,
+}
+
+impl std::fmt::Debug for OnFailureConfig {
+    // By hand: `connection` is kept as written, so its password is a plain string here.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let connection = self.connection.as_ref().map(|c| {
+            let mut c = c.clone();
+            if let Some(password) = c.get_mut("password") {
+                *password = Value::String("***".into());
+            }
+            c
+        });
+        f.debug_struct("OnFailureConfig")
+            .field("destination", &self.destination)
+            .field("connection", &connection)
+            .field("endpoint_url", &self.endpoint_url)
+            .finish()
+    }
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Deserialize)]

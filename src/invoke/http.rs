@@ -188,7 +188,7 @@ impl HttpInvoker {
         let body = match read_body(response).await {
             Ok(b) => b,
             Err(ReadError::TooLarge) => return Ok(too_large_response()),
-            Err(ReadError::Transport(e)) => return Ok(self.lost_response(&e)),
+            Err(ReadError::Transport(e)) => return Ok(self.lost_response(e)),
         };
         let function_error = if status.is_success() {
             function_error_header.or_else(|| looks_like_function_error(&body).then(|| "Unhandled".to_owned()))
@@ -200,6 +200,8 @@ impl HttpInvoker {
 
     /// No response: decide whether the function can have run.
     fn send_failed(&self, e: reqwest::Error) -> Result<InvokeResponse, InvokeError> {
+        // reqwest's message names the whole URL, query included; `display_url` says where.
+        let e = e.without_url();
         if e.is_connect() || e.is_builder() {
             // Refused, DNS, TLS or connect timeout: the request never left, so the function
             // never ran.
@@ -211,16 +213,17 @@ impl HttpInvoker {
         // The request was sent and the connection died before an answer (the server crashed
         // or closed it). The function may have run and failed; counting it as an attempt keeps
         // a record that kills its function from blocking the shard forever.
-        Ok(self.lost_response(&e))
+        Ok(self.lost_response(e))
     }
 
-    fn lost_response(&self, e: &reqwest::Error) -> InvokeResponse {
+    fn lost_response(&self, e: reqwest::Error) -> InvokeResponse {
+        let e = e.without_url();
         if e.is_timeout() {
             return timeout_response(self.timeout);
         }
         lambda_style_error(
             "esmd.ConnectionLost",
-            &format!("connection to {} lost before the response was complete: {}", self.display_url, error_chain(e)),
+            &format!("connection to {} lost before the response was complete: {}", self.display_url, error_chain(&e)),
         )
     }
 }
@@ -276,8 +279,10 @@ pub fn stand_in_arn(region: &str, account: &str, name: &str) -> String {
 }
 
 /// Whether `body` is what a Lambda runtime writes for a failed invocation (see the module
-/// docs): for emulators that do not say so in a header.
-pub(crate) fn looks_like_function_error(body: &[u8]) -> bool {
+/// docs): for emulators that do not say so in a header. Public for the fuzz target
+/// (fuzz/fuzz_targets/function_response.rs).
+#[doc(hidden)]
+pub fn looks_like_function_error(body: &[u8]) -> bool {
     if body.starts_with(b"Task timed out after ") {
         return true;
     }
@@ -458,6 +463,22 @@ mod tests {
         let bad = HttpInvokerOptions { headers: vec![("x-key".into(), "s3cret\n".into())], ..options };
         let err = HttpInvoker::new(bad).unwrap_err().to_string();
         assert!(!err.contains("s3cret"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_function_is_named_without_user_info_or_query() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let invoker = HttpInvoker::new(HttpInvokerOptions {
+            url: format!("http://user:pw-s3cret@127.0.0.1:{port}/fn?code=key-s3cret"),
+            timeout: Duration::from_secs(5),
+            max_concurrency: 1,
+            headers: vec![("authorization".into(), "Bearer s3cret".into())],
+            function_arn: None,
+        })
+        .unwrap();
+        let err = invoker.invoke(Bytes::from_static(b"{}")).await.unwrap_err().to_string();
+        assert!(err.contains(&format!("http://127.0.0.1:{port}/fn: ")), "{err}");
+        assert!(!err.contains("s3cret") && !err.contains("code="), "{err}");
     }
 
     #[test]

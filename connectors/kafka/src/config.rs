@@ -2,6 +2,7 @@
 
 use esmd_api::config::ConfigIssue;
 use esmd_api::Secret;
+use rdkafka::error::KafkaError;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -205,10 +206,69 @@ impl KafkaSourceConfig {
     }
 }
 
+/// Hands `props` to librdkafka the way a client gets them, without creating one (nothing
+/// connects): a property it refuses is reported by key, never with its value.
+pub(crate) fn check_properties(props: &[(String, String)]) -> Result<(), String> {
+    let mut client = rdkafka::ClientConfig::new();
+    for (k, v) in props {
+        client.set(k.as_str(), v.as_str());
+    }
+    client.create_native_config().map(drop).map_err(|e| client_error(&e))
+}
+
+/// A librdkafka error for display. rdkafka's message for a refused property ("Client config
+/// error: <reason> <key> <value>") ends with the value, which may be a password, and
+/// librdkafka's reason can quote it (`Invalid value "…" for configuration property "…"`):
+/// both are left out.
+pub(crate) fn client_error(e: &KafkaError) -> String {
+    match e {
+        KafkaError::ClientConfig(_, reason, key, _value) => format!("librdkafka refused property {key:?}: {}", mask_quoted(reason, key)),
+        other => other.to_string(),
+    }
+}
+
+/// `reason` with every quoted text other than `key` replaced by `***`.
+fn mask_quoted(reason: &str, key: &str) -> String {
+    let mut out = String::with_capacity(reason.len());
+    let mut rest = reason;
+    while let Some(open) = rest.find('"') {
+        out.push_str(&rest[..=open]);
+        let after = &rest[open + 1..];
+        let Some(close) = after.find('"') else {
+            // An unbalanced quote: the rest may be the value.
+            out.push_str("***");
+            return out;
+        };
+        let quoted = &after[..close];
+        out.push_str(if quoted == key { quoted } else { "***" });
+        out.push('"');
+        rest = &after[close + 1..];
+    }
+    out.push_str(rest);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn refused_properties_are_named_without_their_values() {
+        let c = parse(json!({"bootstrap_servers": ["127.0.0.1:9092"], "topic": "t", "properties": {"ssl.keystore.passwrd": "hunter2-secret"}}));
+        let e = check_properties(&c.client_properties()).unwrap_err();
+        assert!(e.starts_with("librdkafka refused property \"ssl.keystore.passwrd\": No such configuration property: \"ssl.keystore.passwrd\""), "{e}");
+        assert!(!e.contains("hunter2"), "{e}");
+        // librdkafka quotes a bad token of a list property in its reason.
+        let c = parse(json!({"bootstrap_servers": ["127.0.0.1:9092"], "topic": "t", "properties": {"debug": "broker,hunter2-secret"}}));
+        let e = check_properties(&c.client_properties()).unwrap_err();
+        assert!(e.starts_with("librdkafka refused property \"debug\": "), "{e}");
+        assert!(!e.contains("hunter2"), "{e}");
+        let c = parse(json!({"bootstrap_servers": ["127.0.0.1:9092"], "topic": "t", "sasl": {"mechanism": "PLAIN", "username": "u", "password": "hunter2-secret"}, "properties": {"debug": "all"}}));
+        assert_eq!(check_properties(&c.client_properties()), Ok(()));
+        assert_eq!(mask_quoted("Invalid value \"x\" for configuration property \"k\"", "k"), "Invalid value \"***\" for configuration property \"k\"");
+        assert_eq!(mask_quoted("odd \"half", "k"), "odd \"***");
+    }
 
     fn parse(v: serde_json::Value) -> KafkaSourceConfig {
         serde_json::from_value(v).unwrap()

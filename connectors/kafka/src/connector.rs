@@ -108,6 +108,8 @@ impl SourceSpec for KafkaSourceConfig {
     }
 
     async fn open(&self, ctx: &OpenContext) -> Result<OpenedSource, String> {
+        // Before the consumer: rdkafka's own error for a refused property carries its value.
+        crate::config::check_properties(&self.client_properties()).map_err(|e| format!("source: {e}"))?;
         let source = KafkaSource::new(KafkaOptions { mapping: ctx.mapping.clone(), config: self.clone(), starting_position: ctx.starting_position.clone() })
             .map_err(|e| format!("source: {e}"))?;
         Ok(OpenedSource::Stream(Arc::new(source)))

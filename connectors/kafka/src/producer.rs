@@ -40,7 +40,7 @@ impl FailureProducer {
             client.set(k, v);
         }
         client.set("enable.idempotence", "true").set("acks", "all").set("linger.ms", "5");
-        let producer: FutureProducer = client.create().map_err(|e| ProducerError(e.to_string()))?;
+        let producer: FutureProducer = client.create().map_err(|e| ProducerError(crate::config::client_error(&e)))?;
         Ok(FailureProducer { producer })
     }
 

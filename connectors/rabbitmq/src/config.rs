@@ -103,7 +103,8 @@ impl RabbitMqConnection {
         let mut out = Vec::new();
         let mut issue = |key: &str, message: String| out.push(ConfigIssue { path: format!("{prefix}.{key}"), message: format!("{prefix}.{key}{message}") });
         match crate::uri::parse_uri(&self.uri) {
-            Err(why) => issue("uri", format!(" = {:?}: {why}", self.uri)),
+            // Without user info: a URI refused for holding credentials would show them.
+            Err(why) => issue("uri", format!(" = {:?}: {why}", crate::uri::redact_uri(&self.uri))),
             Ok(uri) => {
                 if self.tls.is_some() && uri.scheme != lapin::uri::AMQPScheme::AMQPS {
                     issue("tls", " applies only to amqps:// URIs".into());
@@ -166,5 +167,9 @@ mod tests {
             ["source.tls: cert_file and key_file go together (mutual TLS needs both)"]
         );
         assert!(messages(json!({"broker_arn": "arn:aws:sqs:x"}))[0].contains("not an Amazon MQ broker ARN"));
+        assert_eq!(
+            messages(json!({"uri": "amqp://guest:hunter2@127.0.0.1:5672"})),
+            ["source.uri = \"amqp://***@127.0.0.1:5672\": put credentials in username and password, not in the URI"]
+        );
     }
 }

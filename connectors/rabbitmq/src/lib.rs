@@ -31,3 +31,10 @@ pub use encode::{RawDelivery, RmqEncoding};
 pub use lapin;
 pub use publish::{PublishError, Publisher};
 pub use source::{RabbitMqOptions, RabbitMqSource, SourceSetupError};
+
+/// Whether a log event is one of lapin's frame dumps: lapin traces every frame it sends with
+/// its Debug form, and Connection.StartOk's SASL response holds the password (as a list of
+/// byte values). `esmd`'s logging drops these events whatever `RUST_LOG` says.
+pub fn is_frame_dump(metadata: &tracing::Metadata<'_>) -> bool {
+    metadata.target().starts_with("lapin") && ["next_msg", "frame", "frames"].iter().any(|f| metadata.fields().field(f).is_some())
+}

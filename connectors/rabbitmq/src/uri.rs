@@ -42,9 +42,30 @@ pub(crate) fn parse_uri(text: &str) -> Result<AMQPUri, String> {
     })
 }
 
+/// `text` for messages: anything before an `@` (user info written into the URI, password
+/// included) becomes `***`. The last `@` counts, as a password may hold one.
+pub(crate) fn redact_uri(text: &str) -> String {
+    let (scheme, rest) = match text.split_once("://") {
+        Some((scheme, rest)) => (format!("{scheme}://"), rest),
+        None => (String::new(), text),
+    };
+    match rest.rfind('@') {
+        Some(at) => format!("{scheme}***{}", &rest[at..]),
+        None => text.to_string(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn user_info_is_left_out_of_messages() {
+        assert_eq!(redact_uri("amqp://guest:hunter2@127.0.0.1:5672"), "amqp://***@127.0.0.1:5672");
+        assert_eq!(redact_uri("amqps://u:p/a@ss@h/%2f"), "amqps://***@h/%2f");
+        assert_eq!(redact_uri("user:hunter2@h"), "***@h");
+        assert_eq!(redact_uri("amqp://127.0.0.1:5672"), "amqp://127.0.0.1:5672");
+    }
 
     #[test]
     fn uris() {
