@@ -202,7 +202,11 @@ impl EmbeddedStore {
     }
 }
 
-fn decode(mapping: &str, shard: &str, bytes: &[u8]) -> Result<Checkpoint, CheckpointError> {
+/// A stored value (the [`Checkpoint`] as JSON) read back; `mapping` and `shard` only name it
+/// in the error. Public for the fuzz target (fuzz/fuzz_targets/checkpoint_decode.rs): what a
+/// damaged or foreign file holds must be an error, never a panic.
+#[doc(hidden)]
+pub fn decode(mapping: &str, shard: &str, bytes: &[u8]) -> Result<Checkpoint, CheckpointError> {
     serde_json::from_slice(bytes)
         .map_err(|e| CheckpointError(format!("checkpoint for mapping {mapping:?} shard {shard:?} is not valid: {e}")))
 }
@@ -279,5 +283,24 @@ impl CheckpointStore for EmbeddedStore {
                 .collect()
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use esmd_api::Position;
+
+    #[test]
+    fn decode_reads_what_save_writes_and_names_a_bad_value() {
+        let cp = Checkpoint { position: Some(Position::new("49590338271490256608559692538361571095921575989136588898")), shard_finished: true, state: Some(serde_json::json!({"n": 1})) };
+        assert_eq!(decode("m", "s", &serde_json::to_vec(&cp).unwrap()).unwrap(), cp);
+        // Written before `state` existed: the field defaults.
+        let old = decode("m", "s", br#"{"position":null,"shard_finished":false}"#).unwrap();
+        assert_eq!(old, Checkpoint::default());
+        for bad in [&b""[..], b"{", b"null", b"[]", br#"{"position":1,"shard_finished":false}"#, &[0xff, 0xfe]] {
+            let e = decode("orders", "shardId-1", bad).unwrap_err().to_string();
+            assert!(e.contains("\"orders\"") && e.contains("\"shardId-1\"") && e.contains("is not valid"), "{e}");
+        }
     }
 }
