@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use esmd_api::ShardId;
 use redb::{Database, DatabaseError, ReadableDatabase, TableDefinition};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use tokio::sync::oneshot;
 
 /// Key: (mapping name, shard id). Value: the [`Checkpoint`] as JSON, so the record can gain
@@ -49,7 +49,12 @@ impl std::fmt::Debug for EmbeddedStore {
 }
 
 struct Shared {
-    db: Database,
+    path: PathBuf,
+    /// `None` between closing a database that hit an I/O error and opening it again.
+    db: RwLock<Option<Database>>,
+    /// When the database was last reopened: at most once a second, however many saves fail
+    /// while a disk stays full.
+    reopened: Mutex<Option<std::time::Instant>>,
     queue: Mutex<Queue>,
 }
 
@@ -81,7 +86,7 @@ impl Shared {
         let guard = FlushGuard(self);
         loop {
             let group = std::mem::take(&mut lock(&guard.0.queue).pending);
-            let result = guard.0.commit(&group).map_err(|e| e.to_string());
+            let result = guard.0.commit(&group);
             let more = {
                 let mut queue = lock(&guard.0.queue);
                 queue.flushing = !queue.pending.is_empty();
@@ -100,22 +105,96 @@ impl Shared {
         }
     }
 
-    fn commit(&self, group: &[PendingSave]) -> Result<(), redb::Error> {
+    fn commit(&self, group: &[PendingSave]) -> Result<(), String> {
         if group.is_empty() {
             return Ok(());
         }
-        // Default durability is Immediate: commit() returns after the fsync, which is what
-        // makes "durable when it returns" true.
-        let tx = self.db.begin_write()?;
-        {
-            let mut table = tx.open_table(CHECKPOINTS)?;
-            for p in group {
-                table.insert((p.mapping.as_str(), p.shard.as_str()), p.bytes.as_slice())?;
+        self.with_db(|db| {
+            // Default durability is Immediate: commit() returns after the fsync, which is what
+            // makes "durable when it returns" true.
+            let tx = db.begin_write()?;
+            {
+                let mut table = tx.open_table(CHECKPOINTS)?;
+                for p in group {
+                    table.insert((p.mapping.as_str(), p.shard.as_str()), p.bytes.as_slice())?;
+                }
+            }
+            tx.commit()?;
+            Ok(())
+        })
+    }
+
+    /// Runs `f` on the database. After an I/O error (a full or failing disk) redb refuses
+    /// every later call until the database is opened again, so the store closes it and opens
+    /// it again: without that, one full disk would stop every checkpoint until a restart, while
+    /// the saves kept saying they would retry. The error still goes back to the caller, who
+    /// retries on the reopened file.
+    fn with_db<T>(&self, f: impl FnOnce(&Database) -> Result<T, redb::Error>) -> Result<T, String> {
+        let result = {
+            let db = self.db.read().unwrap_or_else(|e| e.into_inner());
+            db.as_ref().map(f)
+        };
+        match result {
+            Some(Ok(v)) => Ok(v),
+            Some(Err(e @ (redb::Error::Io(_) | redb::Error::PreviousIo))) => {
+                let why = e.to_string();
+                self.reopen(&why);
+                Err(why)
+            }
+            Some(Err(e)) => Err(e.to_string()),
+            None => {
+                self.reopen("an earlier reopen failed");
+                Err(format!("{} is being reopened after an I/O error", self.path.display()))
             }
         }
+    }
+
+    fn reopen(&self, why: &str) {
+        {
+            let mut last = lock(&self.reopened);
+            if last.is_some_and(|t| t.elapsed() < std::time::Duration::from_secs(1)) {
+                return;
+            }
+            *last = Some(std::time::Instant::now());
+        }
+        let mut db = self.db.write().unwrap_or_else(|e| e.into_inner());
+        // The old handle holds the file's lock: it must be gone before the file opens again.
+        drop(db.take());
+        match open_db(&self.path) {
+            Ok(fresh) => {
+                tracing::warn!(path = %self.path.display(), error = why, "checkpoint store reopened after an I/O error");
+                *db = Some(fresh);
+            }
+            Err(e) => tracing::warn!(path = %self.path.display(), error = %e, "checkpoint store cannot be reopened yet; the next save tries again"),
+        }
+    }
+}
+
+/// Opens (or creates) the redb file and its table.
+fn open_db(path: &Path) -> Result<Database, CheckpointError> {
+    let db = Database::create(path).map_err(|e| match e {
+        DatabaseError::DatabaseAlreadyOpen => CheckpointError(format!(
+            "{} is already open by another esmd instance (or another store in this process); \
+             two esmd instances must not share one checkpoint store: give each its own state \
+             directory, or stop the other instance",
+            path.display()
+        )),
+        DatabaseError::LockProtocolMismatch => CheckpointError(format!(
+            "{} is open by a process using an incompatible redb version; \
+             two esmd instances must not share one checkpoint store",
+            path.display()
+        )),
+        e => CheckpointError(format!("open {}: {e}", path.display())),
+    })?;
+    // Create the table up front so reads never have to tell "no table yet" from "no row".
+    let init = || -> Result<(), redb::Error> {
+        let tx = db.begin_write()?;
+        tx.open_table(CHECKPOINTS)?;
         tx.commit()?;
         Ok(())
-    }
+    };
+    init().map_err(|e| CheckpointError(format!("initialise {}: {e}", path.display())))?;
+    Ok(db)
 }
 
 fn answer(group: Vec<PendingSave>, result: &Result<(), String>) {
@@ -156,30 +235,9 @@ impl EmbeddedStore {
                 CheckpointError(format!("create directory {} for {}: {e}", parent.display(), path.display()))
             })?;
         }
-        let db = Database::create(path).map_err(|e| match e {
-            DatabaseError::DatabaseAlreadyOpen => CheckpointError(format!(
-                "{} is already open by another esmd instance (or another store in this process); \
-                 two esmd instances must not share one checkpoint store: give each its own state \
-                 directory, or stop the other instance",
-                path.display()
-            )),
-            DatabaseError::LockProtocolMismatch => CheckpointError(format!(
-                "{} is open by a process using an incompatible redb version; \
-                 two esmd instances must not share one checkpoint store",
-                path.display()
-            )),
-            e => CheckpointError(format!("open {}: {e}", path.display())),
-        })?;
-        // Create the table up front so reads never have to tell "no table yet" from "no row".
-        let init = || -> Result<(), redb::Error> {
-            let tx = db.begin_write()?;
-            tx.open_table(CHECKPOINTS)?;
-            tx.commit()?;
-            Ok(())
-        };
-        init().map_err(|e| CheckpointError(format!("initialise {}: {e}", path.display())))?;
+        let db = open_db(path)?;
         Ok(EmbeddedStore {
-            shared: Arc::new(Shared { db, queue: Mutex::new(Queue::default()) }),
+            shared: Arc::new(Shared { path: path.to_path_buf(), db: RwLock::new(Some(db)), reopened: Mutex::new(None), queue: Mutex::new(Queue::default()) }),
             path: Arc::new(path.to_path_buf()),
         })
     }
@@ -193,10 +251,11 @@ impl EmbeddedStore {
     async fn blocking<T: Send + 'static>(
         &self,
         what: String,
-        f: impl FnOnce(&Database) -> Result<T, CheckpointError> + Send + 'static,
+        f: impl FnOnce(&Database) -> Result<T, redb::Error> + Send + 'static,
     ) -> Result<T, CheckpointError> {
         let shared = self.shared.clone();
-        tokio::task::spawn_blocking(move || f(&shared.db))
+        let ctx = what.clone();
+        tokio::task::spawn_blocking(move || shared.with_db(f).map_err(|e| CheckpointError(format!("{ctx}: {e}"))))
             .await
             .map_err(|e| CheckpointError(format!("{what}: blocking task failed: {e}")))?
     }
@@ -216,19 +275,15 @@ impl CheckpointStore for EmbeddedStore {
     async fn load(&self, mapping: &str, shard: &ShardId) -> Result<Option<Checkpoint>, CheckpointError> {
         let what = format!("load mapping {mapping:?} shard {:?}", shard.as_str());
         let (mapping, shard) = (mapping.to_string(), shard.clone());
-        let ctx = what.clone();
-        self.blocking(what, move |db| {
-            let read = || -> Result<Option<Vec<u8>>, redb::Error> {
+        let key = (mapping.clone(), shard.clone());
+        let bytes = self
+            .blocking(what, move |db| {
                 let tx = db.begin_read()?;
                 let table = tx.open_table(CHECKPOINTS)?;
-                Ok(table.get((mapping.as_str(), shard.as_str()))?.map(|v| v.value().to_vec()))
-            };
-            match read().map_err(|e| CheckpointError(format!("{ctx}: {e}")))? {
-                Some(bytes) => decode(&mapping, shard.as_str(), &bytes).map(Some),
-                None => Ok(None),
-            }
-        })
-        .await
+                Ok(table.get((key.0.as_str(), key.1.as_str()))?.map(|v| v.value().to_vec()))
+            })
+            .await?;
+        bytes.map(|b| decode(&mapping, shard.as_str(), &b)).transpose()
     }
 
     async fn save(&self, mapping: &str, shard: &ShardId, checkpoint: &Checkpoint) -> Result<(), CheckpointError> {
@@ -258,31 +313,26 @@ impl CheckpointStore for EmbeddedStore {
     async fn list(&self, mapping: &str) -> Result<Vec<(ShardId, Checkpoint)>, CheckpointError> {
         let what = format!("list mapping {mapping:?}");
         let mapping = mapping.to_string();
-        let ctx = what.clone();
-        self.blocking(what, move |db| {
-            let read = || -> Result<Vec<(String, Vec<u8>)>, redb::Error> {
+        let name = mapping.clone();
+        let rows = self
+            .blocking(what, move |db| {
                 let tx = db.begin_read()?;
                 let table = tx.open_table(CHECKPOINTS)?;
                 let mut rows = Vec::new();
                 // Keys sort by mapping first, so this mapping's shards are one contiguous run
                 // starting at (mapping, "").
-                for row in table.range((mapping.as_str(), "")..)? {
+                for row in table.range((name.as_str(), "")..)? {
                     let (key, value) = row?;
                     let (m, shard) = key.value();
-                    if m != mapping {
+                    if m != name {
                         break;
                     }
                     rows.push((shard.to_string(), value.value().to_vec()));
                 }
                 Ok(rows)
-            };
-            read()
-                .map_err(|e| CheckpointError(format!("{ctx}: {e}")))?
-                .into_iter()
-                .map(|(shard, bytes)| Ok((ShardId::new(shard.as_str()), decode(&mapping, &shard, &bytes)?)))
-                .collect()
-        })
-        .await
+            })
+            .await?;
+        rows.into_iter().map(|(shard, bytes)| Ok((ShardId::new(shard.as_str()), decode(&mapping, &shard, &bytes)?))).collect()
     }
 }
 

@@ -345,9 +345,8 @@ async fn disk(run: &mut Run) -> Result<u32, String> {
     let state = run.esmd.state.clone();
     let fs = Tmpfs::mount(&state, "16m")?;
     run.esmd.start();
-    let at = run.fraction(0.15);
-    run.wait_delivered(at, run.drain_timeout()).await?;
-
+    // Full early, while the store still grows: later it mostly rewrites pages it freed.
+    run.wait_delivered(1, run.drain_timeout()).await?;
     let filler = fill(&state)?;
     run.hold(Duration::from_secs(5)).await?;
     let full_warnings = checkpoint_warnings(&run.esmd);
@@ -363,7 +362,14 @@ async fn disk(run: &mut Run) -> Result<u32, String> {
     if !run.esmd.running() {
         run.esmd.start();
     }
+    // Once there is space again, saves succeed again: the store recovers without a restart.
+    run.hold(Duration::from_secs(2)).await?;
+    let recovering = checkpoint_warnings(&run.esmd);
     run.hold(Duration::from_secs(3)).await?;
+    let after_space = checkpoint_warnings(&run.esmd) - recovering;
+    if after_space > 0 {
+        return Err(format!("{after_space} checkpoint saves failed 2–5 s after the disk had space again:\n{}", run.esmd.tail(run.esmd.starts, 10)));
+    }
 
     // Read-only: only a store nobody holds open can be remounted so.
     run.esmd.kill();
