@@ -117,7 +117,7 @@ fn host_path(service: &Value, in_container: &str) -> Option<PathBuf> {
             continue; // a named volume: nothing of the repository's in it
         }
         let Ok(rest) = std::path::Path::new(in_container).strip_prefix(target) else { continue };
-        if best.as_ref().map_or(true, |(len, _)| target.len() > *len) {
+        if best.as_ref().is_none_or(|(len, _)| target.len() > *len) {
             best = Some((target.len(), PathBuf::from(host).join(rest)));
         }
     }
@@ -141,9 +141,12 @@ fn option<'a>(args: &'a [String], name: &str) -> Option<&'a str> {
     args.iter().skip_while(|a| *a != name).nth(1).map(String::as_str)
 }
 
+/// A service that runs esmd: its name, the config it names, the environment it runs it in.
+type EsmdService = (String, PathBuf, Vec<(String, String)>);
+
 /// The services that run esmd from the repository's image: every `-c FILE` they name, with the
 /// environment they run it in.
-fn esmd_configs(compose: &Value) -> Vec<(String, PathBuf, Vec<(String, String)>)> {
+fn esmd_configs(compose: &Value) -> Vec<EsmdService> {
     let mut configs = Vec::new();
     for (name, service) in compose["services"].as_object().unwrap() {
         let args = argv(service);

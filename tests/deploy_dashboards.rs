@@ -412,7 +412,7 @@ fn the_scaled_object_scales_a_deployment_of_deploy_kubernetes_on_total_lag() {
     let mut found = false;
     for entry in std::fs::read_dir(root().join("deploy/kubernetes")).unwrap() {
         let path = entry.unwrap().path();
-        if !path.extension().is_some_and(|x| x == "yaml") {
+        if path.extension().is_none_or(|x| x != "yaml") {
             continue;
         }
         let text = std::fs::read_to_string(&path).unwrap();
@@ -679,7 +679,7 @@ impl Scrape {
                 Some("histogram") => {}
                 Some("summary") if !name.ends_with("_bucket") => {}
                 // A counter named …_count is its own family.
-                _ if self.types.get(name).is_some() => {}
+                _ if self.types.contains_key(name) => {}
                 other => return Err(format!("family {family} is {other:?}, not a histogram")),
             }
         }

@@ -439,7 +439,7 @@ fn the_runtime_stage_is_non_root_with_esmd_as_entrypoint_and_the_state_dir_as_vo
     let env = runtime.env();
     let state_dir = env.get("ESMD_STATE_DIR").expect("ENV ESMD_STATE_DIR");
     let volumes = exec_form(&runtime.last("VOLUME").args).unwrap_or_else(|| runtime.last("VOLUME").args.split_whitespace().map(str::to_string).collect());
-    assert_eq!(volumes, [state_dir.clone()], "VOLUME is ESMD_STATE_DIR");
+    assert_eq!(volumes, std::slice::from_ref(state_dir), "VOLUME is ESMD_STATE_DIR");
     assert_eq!(runtime.workdir(), PathBuf::from(state_dir), "relative paths in a config land on the volume");
     assert!(runtime.all("RUN").iter().any(|i| i.args.contains(&format!("chown esmd:esmd {state_dir}"))), "{state_dir} belongs to esmd before the volume is declared");
 

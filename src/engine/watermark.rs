@@ -265,7 +265,7 @@ mod tests {
             // Positions are zero-padded, so their text order is the shard order.
             let unfinished = m.position(first);
             prop_assert!(
-                w.low().map_or(true, |low| low.as_str() < unfinished.as_str()),
+                w.low().is_none_or(|low| low.as_str() < unfinished.as_str()),
                 "the watermark {:?} passed the unfinished record {:?}", w.low(), unfinished
             );
         }
