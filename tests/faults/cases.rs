@@ -239,7 +239,7 @@ async fn kill_loop(run: &mut Run, rng: &mut Rng) -> Result<u32, String> {
             // tansu 0.6.0 only reassigns partitions when a member joins: a member that joins
             // while a killed one still holds its session gets half the partitions, and the
             // rest stay unread once the dead member expires. Wait it out.
-            tokio::time::sleep(Duration::from_secs(KAFKA_SESSION_S + 1)).await;
+            tokio::time::sleep(Duration::from_secs(KAFKA_SESSION_S + 2)).await;
         }
     }
     if run.esmd.starts == 0 || kills == run.esmd.starts {

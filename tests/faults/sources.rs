@@ -74,7 +74,10 @@ impl Kind {
     }
 }
 
-/// The group's session timeout: how long a SIGKILLed esmd stays a member.
+/// The group's session timeout: how long a SIGKILLed esmd stays a member. The rebalance timeout
+/// (`max.poll.interval.ms`, 10 s) bounds how long a join waits for members that never answer:
+/// with librdkafka's default of 300 s, one join that reached tansu before a killed member had
+/// expired held the group for good (seen in a 50-kill run).
 pub const KAFKA_SESSION_S: u64 = 3;
 const SQS_VISIBILITY_S: u64 = 5;
 /// Kept below SQS's visibility timeout (esmd warns otherwise).
@@ -185,7 +188,7 @@ impl Backend {
     pub fn source_toml(&self) -> String {
         match self {
             Backend::Kafka { topic, .. } => format!(
-                r#"{{ type = "kafka", bootstrap_servers = ["{}"], topic = "{topic}", consumer_group_id = "faults", properties = {{ "session.timeout.ms" = "{}", "heartbeat.interval.ms" = "500" }} }}"#,
+                r#"{{ type = "kafka", bootstrap_servers = ["{}"], topic = "{topic}", consumer_group_id = "faults", properties = {{ "session.timeout.ms" = "{}", "heartbeat.interval.ms" = "500", "max.poll.interval.ms" = "10000" }} }}"#,
                 self.kafka_bootstrap(),
                 KAFKA_SESSION_S * 1000
             ),
