@@ -45,8 +45,12 @@ fn parse(args: &[String]) -> Result<Args, String> {
             "--long" => a.long = true,
             "--list" => a.list = true,
             "--seed" => a.seed = it.next().and_then(|s| s.parse().ok()).ok_or("--seed needs a number")?,
-            // What cargo's harness would take; meaningless here.
-            "--nocapture" | "--quiet" | "-q" | "--test-threads" | "--ignored" | "--include-ignored" => {}
+            // libtest's options (`cargo test -- --nocapture`, say), meaningless here.
+            "--nocapture" | "--quiet" | "-q" | "--ignored" | "--include-ignored" | "--exact" | "--show-output" => {}
+            "--test-threads" | "--color" | "--format" => {
+                it.next();
+            }
+            f if ["--test-threads=", "--color=", "--format="].iter().any(|p| f.starts_with(p)) => {}
             f if f.starts_with("--") => return Err(format!("unknown option {f} (--long, --seed N, --list, or case-id filters)")),
             f => a.filters.push(f.to_string()),
         }
