@@ -562,6 +562,38 @@ mod tests {
         src.close().await;
     }
 
+    async fn committed(src: &KafkaSource, topic: &str) -> Option<Offset> {
+        let mut tpl = TopicPartitionList::new();
+        tpl.add_partition(topic, 0);
+        let consumer = src.consumer().expect("consumer");
+        let c = tokio::task::spawn_blocking(move || consumer.committed_offsets(tpl, Duration::from_secs(5))).await.expect("join").expect("committed");
+        c.find_partition(topic, 0).map(|e| e.offset())
+    }
+
+    /// What the commit callback (a commit refused while the group rebalanced) or `assign` (a
+    /// partition handed back at a finished offset the group never got) leaves: the reader sends
+    /// the finished offset itself, with nothing new to read.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_refused_commit_is_sent_again_by_the_next_read() {
+        let kafka = EmbeddedKafka::start(1).expect("mock cluster");
+        let (src, shard) = drained_and_committed_through_9(&kafka, "w").await;
+        let mut reader = src.open(&shard, StartFrom::TrimHorizon).await.expect("open");
+        {
+            let mut state = src.shared.lock();
+            let slot = state.slots.get_mut(&0).expect("slot");
+            slot.finished = Some(50);
+            slot.recommit = true;
+        }
+        let start = Instant::now();
+        while committed(&src, "w").await != Some(Offset::Offset(50)) {
+            assert!(start.elapsed() < Duration::from_secs(10), "the finished offset was never committed again");
+            assert!(reader.read(100).await.expect("read").records.is_empty(), "nothing new to read");
+        }
+        assert!(!src.shared.lock().slots[&0].recommit, "sent once it went through");
+        drop(reader);
+        src.close().await;
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn without_the_flag_the_next_reader_goes_on_from_the_queue() {
         let kafka = EmbeddedKafka::start(1).expect("mock cluster");
