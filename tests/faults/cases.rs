@@ -197,8 +197,9 @@ pub async fn run_case(case: Case, rng: &mut Rng) -> Outcome {
     Outcome { case, verdict: v, faults, panics, seconds: started.elapsed().as_secs_f64(), notes: run.notes, error }
 }
 
-/// Every source under test is ordered: Kafka and Kinesis and DynamoDB Streams per key (the
-/// partition key), SQS FIFO per message group (one per key), RabbitMQ with `ordered = true`.
+/// Every source under test is ordered: Kafka and Kinesis per partition key, DynamoDB Streams
+/// per item (one item per key, updated by each of its records), SQS FIFO per message group (one
+/// per key), RabbitMQ with `ordered = true`.
 fn true_order(_kind: Kind) -> bool {
     true
 }
