@@ -106,10 +106,11 @@ fn plan(long: bool) -> Vec<Case> {
     pairs
         .into_iter()
         .map(|(kind, fault)| {
-            // Kill loop: the drain spans the loop (about 1.4 s up per kill, 4 s on Kafka).
+            // Kill loop: the drain outlasts the loop (about 1.4 s up per kill, 4 s on Kafka),
+            // so every kill lands mid-drain.
             let per_kill = if kind == Kind::Kafka { 4.0 } else { 1.4 };
             let drain = match fault {
-                Fault::Kill => Duration::from_secs_f64(f64::from(kills) * per_kill * 0.8),
+                Fault::Kill => Duration::from_secs_f64(f64::from(kills) * per_kill * if kind == Kind::Kafka { 0.8 } else { 1.2 }),
                 _ if long => Duration::from_secs(60),
                 _ => Duration::from_secs(12),
             };
