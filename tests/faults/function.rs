@@ -37,14 +37,12 @@ pub fn payloads(event: &Value) -> Vec<Value> {
         let bytes = base64::engine::general_purpose::STANDARD.decode(v.as_str().unwrap_or_default()).unwrap_or_default();
         serde_json::from_slice(&bytes).unwrap_or(Value::Null)
     };
-    let source = event["eventSource"].as_str().unwrap_or_default();
-    if source == "aws:rmq" {
-        let queues = event["rmqMessagesByQueue"].as_object().cloned().unwrap_or_default();
-        return queues.values().flat_map(|ms| ms.as_array().cloned().unwrap_or_default()).map(|m| b64(&m["data"])).collect();
+    let json = |text: &str| serde_json::from_str(text).unwrap_or(Value::Null);
+    if event["eventSource"] == "aws:rmq" {
+        return super::support::rabbitmq::rmq_messages(event).iter().map(|(_, data, _)| json(data)).collect();
     }
-    if let Some(partitions) = event["records"].as_object() {
-        // Kafka: one array per partition.
-        return partitions.values().flat_map(|rs| rs.as_array().cloned().unwrap_or_default()).map(|r| b64(&r["value"])).collect();
+    if event["records"].is_object() {
+        return super::support::kafka::kafka_records(event).iter().map(|(_, _, _, value)| json(value)).collect();
     }
     let records = event["Records"].as_array().cloned().unwrap_or_default();
     records
