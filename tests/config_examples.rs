@@ -12,7 +12,7 @@ fn root() -> PathBuf {
 
 /// Examples that must load as they are, with no environment variable set (their `${VAR:-…}`
 /// defaults must be enough).
-const VALID: &[&str] = &["quickstart.toml", "fleet.toml", "queue.toml", "tumbling-window.toml", "sqs.toml", "kinesis.toml", "dynamodb-streams.toml", "kinesis-fleet.toml"];
+const VALID: &[&str] = &["quickstart.toml", "kafka-schema-registry.toml", "fleet.toml", "queue.toml", "tumbling-window.toml", "sqs.toml", "kinesis.toml", "dynamodb-streams.toml", "kinesis-fleet.toml"];
 
 /// Examples that load once their secrets are in the environment (see [`secrets`]), and fail
 /// naming the secret's key without them.

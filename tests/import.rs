@@ -162,7 +162,11 @@ fn msk_reads_its_brokers_and_credentials_from_the_environment() {
     assert_eq!(get(m, "source.tls.enabled").as_bool(), Some(true));
     assert_eq!(s(m, "destination_config.on_failure.destination"), "arn:aws:sqs:us-east-1:123456789012:order-indexer-failures");
     assert!(stderr.contains("aws kafka get-bootstrap-brokers"), "{stderr}");
-    assert!(stderr.contains("AmazonManagedKafkaEventSourceConfig.SchemaRegistryConfig"), "{stderr}");
+    // The Glue registry, decoding values to JSON.
+    assert_eq!(s(m, "source.schema_registry.uri"), "arn:aws:glue:us-east-1:123456789012:registry/orders");
+    assert_eq!(s(m, "source.schema_registry.event_record_format"), "JSON");
+    assert_eq!(get(m, "source.schema_registry.validate").as_array().unwrap()[0].as_str(), Some("VALUE"));
+    assert!(!stderr.contains("SchemaRegistryConfig"), "imported, nothing to say: {stderr}");
     assert!(stderr.contains("set these environment variables before running it: ORDER_INDEXER_ORDERS_BOOTSTRAP_SERVERS, ORDER_INDEXER_ORDERS_USERNAME, ORDER_INDEXER_ORDERS_PASSWORD"), "{stderr}");
     // Without them the config is refused, naming the variable.
     let dir = tempfile::tempdir().unwrap();

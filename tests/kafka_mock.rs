@@ -28,7 +28,7 @@ fn source_from(bootstrap: &str, topic: &str, group: &str, start: StartFrom) -> A
         "properties": {"session.timeout.ms": "6000", "heartbeat.interval.ms": "500"}
     }))
     .expect("config");
-    Arc::new(KafkaSource::new(KafkaOptions { mapping: "m".into(), config, starting_position: start }).expect("source"))
+    Arc::new(KafkaSource::new(KafkaOptions { mapping: "m".into(), config, starting_position: start, counters: esmd_api::no_counters() }).expect("source"))
 }
 
 /// A function that succeeds and records the offsets it was given, in arrival order.

@@ -24,7 +24,7 @@ fn source(bootstrap: &str, topic: &str, group: &str) -> Arc<KafkaSource> {
 
 fn source_from(bootstrap: &str, topic: &str, group: &str, start: StartFrom) -> Arc<KafkaSource> {
     let config: KafkaSourceConfig = serde_json::from_value(json!({"bootstrap_servers": [bootstrap], "topic": topic, "consumer_group_id": group})).expect("config");
-    Arc::new(KafkaSource::new(KafkaOptions { mapping: "m".into(), config, starting_position: start }).expect("source"))
+    Arc::new(KafkaSource::new(KafkaOptions { mapping: "m".into(), config, starting_position: start, counters: esmd_api::no_counters() }).expect("source"))
 }
 
 type Seen = Arc<Mutex<Vec<(String, i64, String)>>>;
@@ -134,7 +134,7 @@ async fn sasl_scram_authenticates_and_a_wrong_password_reads_nothing() {
             "sasl": {"mechanism": "SCRAM-SHA-512", "username": "esmd", "password": password}
         }))
         .expect("config");
-        Arc::new(KafkaSource::new(KafkaOptions { mapping: "m".into(), config, starting_position: StartFrom::TrimHorizon }).expect("source"))
+        Arc::new(KafkaSource::new(KafkaOptions { mapping: "m".into(), config, starting_position: StartFrom::TrimHorizon, counters: esmd_api::no_counters() }).expect("source"))
     };
 
     // Wrong password: nothing is read, the failures are counted.
@@ -202,7 +202,7 @@ async fn mutual_tls_with_a_custom_ca() {
             "bootstrap_servers": [format!("127.0.0.1:{proxy_port}")], "topic": "tls", "consumer_group_id": "tlsg", "tls": tls
         }))
         .expect("config");
-        Arc::new(KafkaSource::new(KafkaOptions { mapping: "m".into(), config, starting_position: StartFrom::TrimHorizon }).expect("source"))
+        Arc::new(KafkaSource::new(KafkaOptions { mapping: "m".into(), config, starting_position: StartFrom::TrimHorizon, counters: esmd_api::no_counters() }).expect("source"))
     };
 
     let seen: Seen = Arc::default();

@@ -24,6 +24,7 @@ fn record(item_id: ItemId) -> Record {
         encoded: Bytes::new(),
         item_id,
         receive_count: 0,
+        invalid: None,
     }
 }
 

@@ -16,6 +16,10 @@ pub enum Condition {
     RetryAttemptsExhausted,
     RecordAgeExceeded,
     MaximumPayloadSizeExceeded,
+    /// Kafka with a schema registry: the record names a schema the registry does not have.
+    SchemaNotFound,
+    /// Kafka with a schema registry: the record cannot be read or validated with its schema.
+    DeserializationError,
 }
 
 impl Condition {
@@ -24,6 +28,17 @@ impl Condition {
             Condition::RetryAttemptsExhausted => "RetryAttemptsExhausted",
             Condition::RecordAgeExceeded => "RecordAgeExceeded",
             Condition::MaximumPayloadSizeExceeded => "MaximumPayloadSizeExceeded",
+            // AWS's own spelling for these two.
+            Condition::SchemaNotFound => "SCHEMA_NOT_FOUND",
+            Condition::DeserializationError => "DESERIALIZATION_ERROR",
+        }
+    }
+
+    /// Why a source marked a record invalid.
+    pub fn of_invalid(reason: esmd_api::InvalidReason) -> Condition {
+        match reason {
+            esmd_api::InvalidReason::SchemaNotFound => Condition::SchemaNotFound,
+            esmd_api::InvalidReason::DeserializationError => Condition::DeserializationError,
         }
     }
 }

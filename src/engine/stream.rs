@@ -230,10 +230,15 @@ impl ShardWorker {
                 ctx.metrics.offset_lag(shard.as_str(), backlog);
             }
             let mut filtered = Vec::new();
+            let mut invalid = Vec::new();
             let last_arrival = batch.records.last().map(|r| r.arrival_ms);
             for record in batch.records {
                 let seq = progress.lock().register(record.position.clone());
                 last_read = Some(record.position.clone());
+                if record.invalid.is_some() {
+                    invalid.push((seq, record));
+                    continue;
+                }
                 if !ctx.keep(&record) {
                     filtered.push(seq);
                     continue;
@@ -265,6 +270,20 @@ impl ShardWorker {
             if !filtered.is_empty() {
                 ctx.metrics.filtered_out(filtered.len() as u64);
                 progress.finish(filtered);
+            }
+            // Records the source could not make readable: invoking cannot help them, so they go
+            // to the destination one by one (each with its own reason) and the shard goes on.
+            for (seq, record) in invalid {
+                let Some(why) = record.invalid.clone() else { continue };
+                let condition = Condition::of_invalid(why.reason);
+                tracing::warn!(
+                    mapping = %ctx.name, shard = %shard, position = %record.position, condition = condition.as_str(), reason = %why.message,
+                    "the record cannot be read for the function"
+                );
+                if give_up(ctx, shard, std::slice::from_ref(&record), condition, 0, None, &self.settings.backoff).await.is_err() {
+                    break 'poll;
+                }
+                progress.finish([seq]);
             }
             // After the records went to the lanes: a lane that sees this also sees them.
             let through = if count == 0 || batch.behind_ms == Some(0) { Some(read_started_ms) } else { last_arrival };

@@ -135,13 +135,16 @@ impl Converter<'_> {
                 let at = format!("{path}.{k}");
                 match k.as_str() {
                     "ConsumerGroupId" => inputs.group = Some((v, at)),
-                    "SchemaRegistryConfig" => self.b.warn(&at, "esmd hands Kafka records over as they are, without schema registry decoding or validation: not imported"),
+                    "SchemaRegistryConfig" => inputs.schema_registry = Some((v, at)),
                     _ => self.b.warn(&at, format!("{k} is not a Kafka setting esmd knows: not imported")),
                 }
             }
         }
         if let Some(group) = self.get("ConsumerGroupId") {
             inputs.group = Some(group);
+        }
+        if let Some(registry) = self.get("SchemaRegistryConfig") {
+            inputs.schema_registry = Some(registry);
         }
         inputs
     }

@@ -122,6 +122,8 @@ pub(crate) struct Inputs {
     /// The bootstrap server list itself.
     pub bootstrap: Option<(Value, String)>,
     pub group: Option<(Value, String)>,
+    /// Kafka's `SchemaRegistryConfig`.
+    pub schema_registry: Option<(Value, String)>,
 }
 
 /// A short name for the mapping's name: the queue, stream, table or topic.
@@ -343,6 +345,84 @@ fn kafka(kind: SourceKind, inputs: &Inputs, name: &str, b: &mut Build) {
         let path = inputs.access.as_ref().map_or(arn_path.clone(), |(_, p)| p.clone());
         b.source("tls", toml::Value::Table(table), &path);
     }
+    if let Some((config, path)) = &inputs.schema_registry {
+        schema_registry(config, path, &prefix, name, b);
+    }
+}
+
+/// `SchemaRegistryConfig` → `source.schema_registry`. Secrets become variables and files, as
+/// for the brokers' own access configurations.
+fn schema_registry(config: &Value, path: &str, prefix: &str, name: &str, b: &mut Build) {
+    let Value::Object(config) = config else {
+        b.error(path, format!("expected {{\"SchemaRegistryURI\": ...}}, found {config}"));
+        return;
+    };
+    let mut table = toml::Table::new();
+    let mut tls = toml::Table::new();
+    for (k, v) in config {
+        let at = format!("{path}.{k}");
+        match (k.as_str(), v) {
+            ("SchemaRegistryURI", Value::String(uri)) => {
+                table.insert("uri".into(), text(uri));
+            }
+            ("EventRecordFormat", Value::String(f)) if f == "JSON" || f == "SOURCE" => {
+                table.insert("event_record_format".into(), text(f));
+            }
+            ("SchemaValidationConfigs", Value::Array(list)) => {
+                let attributes: Vec<toml::Value> = list.iter().filter_map(|c| c.get("Attribute").and_then(Value::as_str)).map(text).collect();
+                if attributes.len() != list.len() {
+                    b.error(&at, "expected [{\"Attribute\": \"KEY\" | \"VALUE\"}, ...]");
+                }
+                table.insert("validate".into(), toml::Value::Array(attributes));
+            }
+            ("AccessConfigs", Value::Array(list)) => {
+                for (i, c) in list.iter().enumerate() {
+                    let at = format!("{at}[{i}]");
+                    let (Some(kind), Some(uri)) = (c.get("Type").and_then(Value::as_str), c.get("URI").and_then(Value::as_str)) else {
+                        b.error(&at, "expected {\"Type\": ..., \"URI\": \"<secret ARN>\"}");
+                        continue;
+                    };
+                    match kind {
+                        "BASIC_AUTH" => {
+                            let username = b.variable(&format!("{prefix}_REGISTRY_USERNAME"), "user");
+                            let password = b.variable(&format!("{prefix}_REGISTRY_PASSWORD"), "not-a-secret");
+                            let mut auth = toml::Table::new();
+                            auth.insert("username".into(), toml::Value::String(username.clone()));
+                            auth.insert("password".into(), toml::Value::String(password.clone()));
+                            table.insert("basic_auth".into(), toml::Value::Table(auth));
+                            b.note(&at, format!("AWS reads the schema registry's credentials from Secrets Manager secret {uri}; esmd reads them from {username} and {password}"));
+                        }
+                        "CLIENT_CERTIFICATE_TLS_AUTH" => {
+                            tls.insert("cert_file".into(), text(&format!("certs/{name}-registry-client.pem")));
+                            tls.insert("key_file".into(), text(&format!("certs/{name}-registry-client-key.pem")));
+                            b.note(&at, format!("AWS reads the registry client certificate from Secrets Manager secret {uri}; esmd reads PEM files: write its certificate to certs/{name}-registry-client.pem and its privateKey to certs/{name}-registry-client-key.pem"));
+                        }
+                        "SERVER_ROOT_CA_CERTIFICATE" => {
+                            tls.insert("ca_file".into(), text(&format!("certs/{name}-registry-ca.pem")));
+                            b.note(&at, format!("AWS reads the registry's root CA from Secrets Manager secret {uri}; esmd reads a PEM file: write it to certs/{name}-registry-ca.pem"));
+                        }
+                        other => b.warn(&at, format!("schema registry access type {other} is not one esmd knows (BASIC_AUTH, CLIENT_CERTIFICATE_TLS_AUTH, SERVER_ROOT_CA_CERTIFICATE): not imported")),
+                    }
+                }
+            }
+            (other, value) => b.error(&at, format!("{other} = {value} is not a SchemaRegistryConfig setting esmd knows")),
+        }
+    }
+    if !table.contains_key("uri") {
+        b.error(path, "SchemaRegistryConfig needs SchemaRegistryURI");
+    }
+    if !table.contains_key("event_record_format") {
+        table.insert("event_record_format".into(), text("JSON"));
+        b.note(path, "no EventRecordFormat: esmd needs one; imported as JSON");
+    }
+    if !table.contains_key("validate") {
+        table.insert("validate".into(), toml::Value::Array(vec![text("VALUE")]));
+        b.note(path, "no SchemaValidationConfigs: esmd needs at least one; imported as [\"VALUE\"]");
+    }
+    if !tls.is_empty() {
+        table.insert("tls".into(), toml::Value::Table(tls));
+    }
+    b.source("schema_registry", toml::Value::Table(table), path);
 }
 
 fn rabbitmq(inputs: &Inputs, name: &str, b: &mut Build) {
@@ -457,6 +537,44 @@ mod tests {
         assert_eq!(get(&b, "tls").and_then(|v| v.as_table()).and_then(|t| t.get("enabled")), Some(&toml::Value::Boolean(true)));
         let names: Vec<&str> = b.mapping.variables.iter().map(|(n, _)| n.as_str()).collect();
         assert_eq!(names, ["ORDERS_BOOTSTRAP_SERVERS", "ORDERS_USERNAME", "ORDERS_PASSWORD"]);
+    }
+
+    #[test]
+    fn schema_registry_config_becomes_source_schema_registry() {
+        let inputs = Inputs {
+            bootstrap: Some((json!(["k1:9092"]), "SelfManagedEventSource.Endpoints.KAFKA_BOOTSTRAP_SERVERS".into())),
+            topics: Some((json!(["orders"]), "Topics".into())),
+            schema_registry: Some((
+                json!({
+                    "SchemaRegistryURI": "https://registry.example.com",
+                    "EventRecordFormat": "SOURCE",
+                    "SchemaValidationConfigs": [{"Attribute": "KEY"}, {"Attribute": "VALUE"}],
+                    "AccessConfigs": [
+                        {"Type": "BASIC_AUTH", "URI": "arn:aws:secretsmanager:us-east-1:1:secret:sr"},
+                        {"Type": "SERVER_ROOT_CA_CERTIFICATE", "URI": "arn:aws:secretsmanager:us-east-1:1:secret:ca"}
+                    ]
+                }),
+                "SelfManagedKafkaEventSourceConfig.SchemaRegistryConfig".into(),
+            )),
+            ..Inputs::default()
+        };
+        let b = built(SourceKind::SelfManagedKafka, inputs);
+        assert!(b.errors.is_empty(), "{:?}", b.errors);
+        let sr = get(&b, "schema_registry").and_then(|v| v.as_table()).unwrap();
+        assert_eq!(sr.get("uri").and_then(|v| v.as_str()), Some("https://registry.example.com"));
+        assert_eq!(sr.get("event_record_format").and_then(|v| v.as_str()), Some("SOURCE"));
+        assert_eq!(sr.get("validate").map(ToString::to_string).as_deref(), Some("[\"KEY\", \"VALUE\"]"));
+        assert_eq!(sr["basic_auth"]["password"].as_str(), Some("${ORDERS_REGISTRY_PASSWORD}"));
+        assert!(sr["tls"]["ca_file"].as_str().unwrap().ends_with("-registry-ca.pem"));
+        assert!(b.said.iter().any(|s| s.message.contains("arn:aws:secretsmanager:us-east-1:1:secret:sr")));
+        let b = built(SourceKind::SelfManagedKafka, Inputs {
+            bootstrap: Some((json!(["k1:9092"]), "B".into())),
+            topics: Some((json!(["t"]), "Topics".into())),
+            schema_registry: Some((json!({"SchemaRegistryURI": "arn:aws:glue:us-east-1:1:registry/r"}), "S".into())),
+            ..Inputs::default()
+        });
+        let sr = get(&b, "schema_registry").and_then(|v| v.as_table()).unwrap();
+        assert_eq!((sr["event_record_format"].as_str(), sr["validate"].to_string().as_str()), (Some("JSON"), "[\"VALUE\"]"));
     }
 
     #[test]

@@ -99,7 +99,8 @@ pub(crate) const TABLE: &[(&str, Treatment)] = &[
     ("ProvisionedPollerConfig", Unsupported("provisioned pollers size AWS's poller fleet; esmd's throughput comes from parallelization_factor (streams) and scaling_config (queues)")),
     ("LoggingConfig", Unsupported("AWS's system log level of the mapping; esmd's log level is RUST_LOG")),
     ("Tags", Unsupported("esmd mappings have no tags")),
-    ("SchemaRegistryConfig", Unsupported("esmd hands Kafka records over as they are, without schema registry decoding or validation")),
+    // SAM's flat name for the Kafka configs' SchemaRegistryConfig.
+    ("SchemaRegistryConfig", Source),
     ("DocumentDBEventSourceConfig", Unsupported("esmd has no DocumentDB source")),
     ("DynamicPolicyName", Unsupported("SAM uses it to write the function's IAM policy; esmd has no policy to write")),
     ("SecretsManagerKmsKeyId", Unsupported("SAM uses it to write the function's IAM policy; esmd has no policy to write")),

@@ -100,6 +100,7 @@ mod tests {
             encoded: Bytes::new(),
             item_id: ItemId::Str(seq.into()),
             receive_count: 0,
+            invalid: None,
         }
     }
 

@@ -32,6 +32,10 @@
 //! | `esmd_invoke_unavailable_total`                      | counter   | InvokeErrorCount (Kafka; the invoke itself failed: unreachable, timeout, 5xx) |
 //! | `esmd_bisections_total`                              | counter   | none (esmd only: batches split by BisectBatchOnFunctionError)                 |
 //! | `esmd_trimmed_reads_total`                           | counter   | none (esmd only: Kinesis/DynamoDB data expired before it was read)            |
+//! | `esmd_schema_fetches_total`                          | counter   | none (Kafka schema registry: schemas asked of the registry)                   |
+//! | `esmd_schema_fetch_errors_total`                     | counter   | none (of those, unanswered: records waited)                                   |
+//! | `esmd_schema_cache_hits_total`                       | counter   | none (keys and values decoded with a schema already fetched)                  |
+//! | `esmd_schema_decode_failures_total`                  | counter   | none (keys and values their schema could not decode or validate)              |
 //!
 //! Call [`install_recorder`] before serving `/metrics`; it also registers the help text
 //! ([`describe`]).
@@ -69,6 +73,10 @@ pub const TRIMMED_READS: &str = "esmd_trimmed_reads_total";
 pub const POLLING_ERRORS: &str = "esmd_polling_errors_total";
 pub const COMMIT_ERRORS: &str = "esmd_commit_errors_total";
 pub const INVOKE_UNAVAILABLE: &str = "esmd_invoke_unavailable_total";
+pub const SCHEMA_FETCHES: &str = "esmd_schema_fetches_total";
+pub const SCHEMA_FETCH_ERRORS: &str = "esmd_schema_fetch_errors_total";
+pub const SCHEMA_CACHE_HITS: &str = "esmd_schema_cache_hits_total";
+pub const SCHEMA_DECODE_FAILURES: &str = "esmd_schema_decode_failures_total";
 /// Fleets (a DynamoDB lease table): leases this instance holds, takes and loses.
 pub const LEASES_HELD: &str = "esmd_leases_held";
 pub const LEASE_TAKEOVERS: &str = "esmd_lease_takeovers_total";
@@ -211,6 +219,14 @@ pub fn describe() {
         Unit::Count,
         "Invocations that could not be made: function unreachable, timed out or 5xx (CloudWatch InvokeErrorCount)."
     );
+    describe_counter!(SCHEMA_FETCHES, Unit::Count, "Schemas asked of the Kafka source's schema registry.");
+    describe_counter!(SCHEMA_FETCH_ERRORS, Unit::Count, "Schema fetches the registry did not answer; the records waited.");
+    describe_counter!(SCHEMA_CACHE_HITS, Unit::Count, "Record keys and values decoded with a schema already fetched.");
+    describe_counter!(
+        SCHEMA_DECODE_FAILURES,
+        Unit::Count,
+        "Record keys and values their schema could not decode or validate; the records went to the on-failure destination."
+    );
 }
 
 /// Per-shard values behind the mapping-level max/sum gauges.
@@ -239,6 +255,18 @@ struct Inner {
 #[derive(Clone)]
 pub struct MappingMetrics {
     inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for MappingMetrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MappingMetrics").field("labels", &self.inner.labels).finish()
+    }
+}
+
+impl esmd_api::SourceCounters for MappingMetrics {
+    fn add(&self, what: esmd_api::SourceCount, n: u64) {
+        self.source_count(what, n);
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -338,6 +366,17 @@ impl MappingMetrics {
     }
     pub fn polling_error(&self) {
         self.count(POLLING_ERRORS, 1);
+    }
+    /// What the source counted of its own work ([`esmd_api::SourceCounters`]).
+    pub fn source_count(&self, what: esmd_api::SourceCount, n: u64) {
+        use esmd_api::SourceCount as C;
+        let name = match what {
+            C::SchemaFetches => SCHEMA_FETCHES,
+            C::SchemaFetchErrors => SCHEMA_FETCH_ERRORS,
+            C::SchemaCacheHits => SCHEMA_CACHE_HITS,
+            C::SchemaDecodeFailures => SCHEMA_DECODE_FAILURES,
+        };
+        self.count(name, n);
     }
     /// Kinesis/DynamoDB data expired before it was read: those records are lost to the mapping.
     pub fn trimmed_read(&self) {

@@ -8,6 +8,8 @@
 //! - [`kinesis`]: Kinesis streams on moto or kinesis-local ([`kinesis::KinesisLocal`]).
 //! - [`moto::MotoServer`]: a moto server (AWS emulator) on a free port, killed on drop.
 //! - [`rabbitmq`]: the machine's RabbitMQ (127.0.0.1:5672): queues, publishing, reading back.
+//! - [`schema_registry`]: a Confluent-API registry and producers with the registries' real
+//!   serializers (Kafka `schema_registry`).
 //! - [`tls`]: a test CA and a socat TLS proxy.
 //! - [`wait`]: waiting for a condition (`wait_for`, `eventually`, `until`), never a bare sleep.
 //!
@@ -26,5 +28,7 @@ pub mod kinesis;
 pub mod moto;
 #[cfg(feature = "rabbitmq")]
 pub mod rabbitmq;
+#[cfg(feature = "kafka")]
+pub mod schema_registry;
 pub mod tls;
 pub mod wait;

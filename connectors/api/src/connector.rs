@@ -106,6 +106,8 @@ pub struct OpenContext {
     pub maximum_concurrency: usize,
     /// The function's timeout (SQS compares its visibility timeout with it).
     pub function_timeout: Duration,
+    /// Where the source counts its own work for the mapping's metrics.
+    pub counters: std::sync::Arc<dyn crate::SourceCounters>,
 }
 
 /// A built source of either family.

@@ -79,6 +79,7 @@ mod tests {
             encoded: Bytes::from_static(encoded.as_bytes()),
             item_id: ItemId::Str("1".into()),
             receive_count: 0,
+            invalid: None,
         }
     }
 

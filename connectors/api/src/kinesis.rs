@@ -52,6 +52,7 @@ impl KinesisEncoding {
             encoded,
             item_id: ItemId::Str(sequence_number),
             receive_count: 0,
+            invalid: None,
         }
     }
 

@@ -13,6 +13,7 @@
 
 pub mod config;
 pub mod connector;
+mod counters;
 pub mod destination;
 mod encode;
 mod error;
@@ -26,8 +27,9 @@ mod source;
 pub mod sqs;
 pub mod time;
 
+pub use counters::{no_counters, NoCounters, SourceCount, SourceCounters};
 pub use encode::{write_fragments, EventEncoder, ExtraFields};
 pub use error::{ErrorKind, SourceError};
-pub use record::{ItemId, Position, Record, ShardId};
+pub use record::{Invalid, InvalidReason, ItemId, Position, Record, ShardId};
 pub use secret::Secret;
 pub use source::{OrderedSource, QueueSource, ReadBatch, ShardInfo, ShardReader, StartFrom};

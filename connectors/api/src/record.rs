@@ -100,6 +100,27 @@ pub struct Record {
     pub item_id: ItemId,
     /// How many times the source has delivered this message before (queues; 0 for logs).
     pub receive_count: u32,
+    /// Why the source could not make this record readable for the function (a schema
+    /// registry could not decode or validate it). Such a record is never invoked: it goes to the
+    /// on-failure destination, since retrying cannot help, and the shard goes on.
+    pub invalid: Option<std::sync::Arc<Invalid>>,
+}
+
+/// Why a source could not make a record readable for the function.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Invalid {
+    pub reason: InvalidReason,
+    /// For logs: what exactly failed (the schema id, the decoder's error).
+    pub message: String,
+}
+
+/// AWS's reasons for sending a Kafka record to the on-failure destination before invoking.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InvalidReason {
+    /// The schema the record names is not in the registry.
+    SchemaNotFound,
+    /// The record cannot be read or validated with its schema.
+    DeserializationError,
 }
 
 impl Record {

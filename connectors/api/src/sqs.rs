@@ -171,6 +171,7 @@ mod tests {
             encoded,
             item_id: ItemId::Str("m-1".into()),
             receive_count: 1,
+            invalid: None,
         }
     }
 

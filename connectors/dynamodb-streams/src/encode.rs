@@ -72,6 +72,7 @@ impl DynamoDbEncoding {
             encoded: Bytes::from(Value::Object(out).to_string()),
             item_id: ItemId::Str(seq),
             receive_count: 0,
+            invalid: None,
         })
     }
 }

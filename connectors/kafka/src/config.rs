@@ -1,5 +1,6 @@
 //! `[mappings.source]` with `type = "kafka"`, and the librdkafka properties it becomes.
 
+use crate::schema::config::SchemaRegistryConfig;
 use esmd_api::config::ConfigIssue;
 use esmd_api::Secret;
 use rdkafka::error::KafkaError;
@@ -28,6 +29,10 @@ pub struct KafkaSourceConfig {
     pub sasl: Option<Sasl>,
     #[serde(default)]
     pub tls: Option<Tls>,
+    /// Keys and values written with a schema registry's serializers, decoded for the function
+    /// and for filters (AWS: `SchemaRegistryConfig`; see [`crate::schema`]).
+    #[serde(default)]
+    pub schema_registry: Option<SchemaRegistryConfig>,
     /// Extra librdkafka properties (`fetch.max.bytes`, `client.id`, ...). Keys that would break
     /// esmd's guarantees (auto-commit, offset store, group id, ...) are rejected at load.
     #[serde(default)]
@@ -153,6 +158,9 @@ impl KafkaSourceConfig {
             if let Some((_, why)) = RESERVED.iter().find(|(k, _)| k == key) {
                 issue(&format!("source.properties.{key}"), format!("source.properties.{key} cannot be set here: {why}"));
             }
+        }
+        if let Some(registry) = &self.schema_registry {
+            out.extend(registry.validate());
         }
         out
     }

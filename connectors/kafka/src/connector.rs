@@ -93,7 +93,7 @@ async fn embedded(partitions: usize, records: &[BacklogRecord]) -> Result<Embedd
         "topic": TOPIC,
     }))
     .map_err(|e| format!("kafka source: {e}"))?;
-    let source = KafkaSource::new(KafkaOptions { mapping: "demo".into(), config, starting_position: StartFrom::TrimHorizon }).map_err(|e| format!("kafka source: {e}"))?;
+    let source = KafkaSource::new(KafkaOptions { mapping: "demo".into(), config, starting_position: StartFrom::TrimHorizon, counters: esmd_api::no_counters() }).map_err(|e| format!("kafka source: {e}"))?;
     Ok(EmbeddedBacklog { source: Arc::new(source), positions, description: "an embedded Kafka topic", keep_alive: Box::new(kafka) })
 }
 
@@ -110,7 +110,7 @@ impl SourceSpec for KafkaSourceConfig {
     async fn open(&self, ctx: &OpenContext) -> Result<OpenedSource, String> {
         // Before the consumer: rdkafka's own error for a refused property carries its value.
         crate::config::check_properties(&self.client_properties()).map_err(|e| format!("source: {e}"))?;
-        let source = KafkaSource::new(KafkaOptions { mapping: ctx.mapping.clone(), config: self.clone(), starting_position: ctx.starting_position.clone() })
+        let source = KafkaSource::new(KafkaOptions { mapping: ctx.mapping.clone(), config: self.clone(), starting_position: ctx.starting_position.clone(), counters: ctx.counters.clone() })
             .map_err(|e| format!("source: {e}"))?;
         Ok(OpenedSource::Stream(Arc::new(source)))
     }

@@ -16,6 +16,7 @@ use bytes::Bytes;
 use esmd_api::time::iso_millis;
 use esmd_api::{EventEncoder, ExtraFields, ItemId, Position, Record, ShardId};
 use serde_json::{json, Map, Value};
+use crate::schema::SchemaMeta;
 use std::fmt::Write;
 use std::sync::Arc;
 
@@ -29,6 +30,25 @@ pub struct RawMessage<'a> {
     pub key: Option<&'a [u8]>,
     pub value: Option<&'a [u8]>,
     pub headers: Vec<(&'a str, Option<&'a [u8]>)>,
+}
+
+/// What a schema registry made of a message's key and value ([`crate::schema`]).
+#[derive(Clone, Copy, Default)]
+pub struct SchemaParts<'a> {
+    pub key: Part<'a>,
+    pub value: Part<'a>,
+}
+
+/// One decoded (or undecodable) key or value.
+#[derive(Clone, Copy, Default)]
+pub struct Part<'a> {
+    /// What the event carries instead of the bytes as read: the JSON, or the bytes after the
+    /// schema id.
+    pub replaced: Option<&'a [u8]>,
+    /// The JSON form: what filters see of a value.
+    pub json: Option<&'a [u8]>,
+    /// The schema, for `keySchemaMetadata` / `valueSchemaMetadata`.
+    pub meta: Option<&'a SchemaMeta>,
 }
 
 /// Where the events say they came from.
@@ -82,13 +102,23 @@ impl KafkaEncoding {
     /// costs no allocation for it. Runs once per message, so it writes the fragment into one
     /// buffer sized up front, base64 straight into it, integers without `fmt`.
     pub fn record_in(&self, m: &RawMessage<'_>, partition: &Arc<str>) -> Record {
+        self.record_with(m, partition, &SchemaParts::default())
+    }
+
+    /// [`Self::record_in`] with what a schema registry decoded: the key and value the event
+    /// carries, their schemas after the headers (AWS's order), the value's JSON for filters.
+    pub fn record_with(&self, m: &RawMessage<'_>, partition: &Arc<str>, schema: &SchemaParts<'_>) -> Record {
+        let key = schema.key.replaced.or(m.key);
+        let value = schema.value.replaced.or(m.value);
         let (ts, ts_type) = m.timestamp.unwrap_or((-1, "NO_TIMESTAMP_TYPE"));
         let mut ints = itoa::Buffer::new();
         let topic = if m.topic == self.topic { self.quoted_topic.clone() } else { json_str(m.topic) };
         let headers: Vec<(String, Option<&[u8]>)> = m.headers.iter().map(|(k, v)| (json_str(k), *v)).collect();
         // `{k:[b,b,...]},` or `{k:null},`: at most 4 bytes per header byte.
         let headers_len: usize = headers.iter().map(|(k, v)| k.len() + 4 + v.map_or(4, |b| b.len() * 4 + 2)).sum();
-        let capacity = FRAGMENT_FIXED + topic.len() + b64_len(m.key) + b64_len(m.value) + headers_len;
+        let metas = [("keySchemaMetadata", schema.key.meta), ("valueSchemaMetadata", schema.value.meta)];
+        let metas_len: usize = metas.iter().filter_map(|(name, meta)| meta.map(|m| name.len() + m.id.len() + META_FIXED)).sum();
+        let capacity = FRAGMENT_FIXED + topic.len() + b64_len(key) + b64_len(value) + headers_len + metas_len;
         let mut s: Vec<u8> = Vec::with_capacity(capacity);
         s.extend_from_slice(br#"{"topic":"#);
         s.extend_from_slice(topic.as_bytes());
@@ -103,12 +133,12 @@ impl KafkaEncoding {
         s.extend_from_slice(br#","timestampType":""#);
         s.extend_from_slice(ts_type.as_bytes());
         s.push(b'"');
-        if let Some(k) = m.key {
+        if let Some(k) = key {
             s.extend_from_slice(br#","key":""#);
             push_base64(&mut s, k);
             s.push(b'"');
         }
-        if let Some(v) = m.value {
+        if let Some(v) = value {
             s.extend_from_slice(br#","value":""#);
             push_base64(&mut s, v);
             s.push(b'"');
@@ -136,17 +166,28 @@ impl KafkaEncoding {
             }
             s.push(b'}');
         }
-        s.extend_from_slice(b"]}");
+        s.push(b']');
+        for (name, meta) in metas {
+            let Some(meta) = meta else { continue };
+            // Ids are decimal numbers or UUIDs: nothing to escape.
+            let _ = write!(WriteBytes(&mut s), r#","{name}":{{"schemaId":"{}""#, meta.id);
+            if let Some(format) = meta.format {
+                let _ = write!(WriteBytes(&mut s), r#","dataFormat":"{}""#, format.as_str());
+            }
+            s.push(b'}');
+        }
+        s.push(b'}');
         debug_assert!(s.len() <= capacity, "fragment of {} bytes outgrew its estimate of {capacity}", s.len());
         let arrival_ms = if ts >= 0 { ts } else { esmd_api::time::now_ms() };
         Record {
             position,
             partition_key: m.key.map(Bytes::copy_from_slice).unwrap_or_default(),
             arrival_ms,
-            data: m.value.map(Bytes::copy_from_slice).unwrap_or_default(),
+            data: schema.value.json.or(m.value).map(Bytes::copy_from_slice).unwrap_or_default(),
             encoded: Bytes::from(s),
             item_id: ItemId::KafkaOffset { partition: partition.clone(), offset: m.offset },
             receive_count: 0,
+            invalid: None,
         }
     }
 }
@@ -155,6 +196,19 @@ impl KafkaEncoding {
 /// and the widest partition (11), offset and timestamp (20 each) and timestamp type (17).
 /// Sized so the buffer never grows: growing copied every record a second time.
 const FRAGMENT_FIXED: usize = r#"{"topic":,"partition":,"offset":,"timestamp":,"timestampType":"","key":"","value":"","headers":[]}"#.len() + 11 + 20 + 20 + 17;
+
+/// A schema metadata object besides its name and id: `,"":{"schemaId":"","dataFormat":"PROTOBUF"}`.
+const META_FIXED: usize = r#","":{"schemaId":"","dataFormat":"PROTOBUF"}"#.len();
+
+/// `fmt::Write` into a byte buffer.
+struct WriteBytes<'a>(&'a mut Vec<u8>);
+
+impl Write for WriteBytes<'_> {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        self.0.extend_from_slice(s.as_bytes());
+        Ok(())
+    }
+}
 
 /// Length of the padded base64 of `bytes` (0 for none).
 fn b64_len(bytes: Option<&[u8]>) -> usize {
@@ -341,6 +395,33 @@ mod tests {
         assert_eq!(ri["firstRecordTimestamp"], "2018-12-17T22:10:50.987Z");
         let event = enc.encode_event(&ShardId::new("mytopic-0"), &[sample(&enc), sample(&enc)], None);
         assert_eq!(info["payloadSize"].as_u64().unwrap() as usize, event.len());
+    }
+
+    /// A schema registry's parts: the event carries the decoded value and names both schemas
+    /// after the headers, filters see the JSON, the lane key stays the key as read.
+    #[test]
+    fn decoded_parts_replace_the_bytes_and_name_their_schemas() {
+        use crate::schema::format::DataFormat;
+        use crate::schema::SchemaMeta;
+        let enc = KafkaEncoding::new(EventSource::SelfManaged, "b:9092", "t");
+        let value_meta = SchemaMeta { format: Some(DataFormat::Avro), id: "7".into() };
+        let key_meta = SchemaMeta { format: None, id: "b7b4a7f0-0d8e-4f32-9c3b-1f2e3d4c5b6a".into() };
+        let parts = SchemaParts {
+            key: Part { replaced: None, json: None, meta: Some(&key_meta) },
+            value: Part { replaced: Some(br#"{"n":1}"#), json: Some(br#"{"n":1}"#), meta: Some(&value_meta) },
+        };
+        let m = RawMessage { topic: "t", partition: 0, offset: 3, timestamp: None, key: Some(b"\0raw"), value: Some(b"\0\0\0\0\x07\x02"), headers: vec![("h", Some(b"v"))] };
+        let r = enc.record_with(&m, &Arc::from("t-0"), &parts);
+        let text = std::str::from_utf8(&r.encoded).unwrap();
+        assert!(
+            text.ends_with(r#""headers":[{"h":[118]}],"keySchemaMetadata":{"schemaId":"b7b4a7f0-0d8e-4f32-9c3b-1f2e3d4c5b6a"},"valueSchemaMetadata":{"schemaId":"7","dataFormat":"AVRO"}}"#),
+            "{text}"
+        );
+        let v: Value = serde_json::from_str(text).unwrap();
+        assert_eq!(v["value"], B64.encode(br#"{"n":1}"#));
+        assert_eq!(v["key"], B64.encode(b"\0raw"));
+        assert_eq!(enc.filter_target(&r).unwrap()["value"], json!({"n": 1}));
+        assert_eq!(&r.partition_key[..], b"\0raw");
     }
 
     #[test]

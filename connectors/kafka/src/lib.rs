@@ -22,6 +22,7 @@ mod encode;
 mod group;
 pub mod mock;
 mod producer;
+pub mod schema;
 mod seed;
 mod source;
 
@@ -32,6 +33,6 @@ pub use destination::KafkaDestination;
 /// offsets with it (so they need no librdkafka of their own, and none without this crate).
 pub use rdkafka;
 pub use seed::KafkaSeeder;
-pub use encode::{offset_of, partition_name, EventSource, KafkaEncoding, RawMessage};
+pub use encode::{offset_of, partition_name, EventSource, KafkaEncoding, Part, RawMessage, SchemaParts};
 pub use producer::{FailureProducer, ProducerError};
 pub use source::{KafkaOptions, KafkaReader, KafkaSource};

@@ -1,14 +1,17 @@
 //! [`KafkaSource`]: a topic read by a consumer group, each assigned partition a shard.
 
 use crate::config::KafkaSourceConfig;
-use crate::encode::{offset_of, EventSource, KafkaEncoding, RawMessage};
+use crate::encode::{offset_of, EventSource, KafkaEncoding, Part, RawMessage, SchemaParts};
+use crate::schema::config::Attribute;
+use crate::schema::wire::SchemaRef;
+use crate::schema::{Outcome, SchemaDecoder};
 use crate::group::{GroupContext, KConsumer, Queue, Shared, GROUP_CALL_TIMEOUT};
 use async_trait::async_trait;
-use esmd_api::{ErrorKind, EventEncoder, OrderedSource, Position, ReadBatch, Record, ShardInfo, ShardReader, SourceError, StartFrom};
+use esmd_api::{ErrorKind, EventEncoder, OrderedSource, Position, ReadBatch, Record, ShardInfo, ShardReader, SourceCounters, SourceError, StartFrom};
 use futures_util::FutureExt;
 use rdkafka::consumer::{CommitMode, Consumer};
 use rdkafka::error::KafkaError;
-use rdkafka::message::{BorrowedMessage, Headers, Message};
+use rdkafka::message::{Headers, Message, OwnedMessage};
 use rdkafka::{ClientConfig, Offset, Timestamp, TopicPartitionList};
 use std::ffi::CString;
 use std::sync::atomic::Ordering;
@@ -30,12 +33,16 @@ pub struct KafkaOptions {
     /// Used for partitions the group has no committed offset for. `After` is not a starting
     /// position here: the group's offsets are the checkpoint.
     pub starting_position: StartFrom,
+    /// The mapping's metrics, for what the schema registry does.
+    pub counters: Arc<dyn SourceCounters>,
 }
 
 /// A Kafka topic as an ordered log. See the crate docs for the guarantees.
 pub struct KafkaSource {
     shared: Arc<Shared>,
     encoder: Arc<dyn EventEncoder>,
+    /// Set with `schema_registry`: decodes keys and values for every reader.
+    schema: Option<Arc<SchemaDecoder>>,
     consumer: Mutex<Option<Arc<KConsumer>>>,
     stop: watch::Sender<bool>,
     closed: Mutex<Option<oneshot::Receiver<()>>>,
@@ -61,6 +68,10 @@ impl KafkaSource {
             None => EventSource::SelfManaged,
         };
         let encoding = KafkaEncoding::new(event_source, &cfg.bootstrap_string(), &cfg.topic);
+        let schema = match &cfg.schema_registry {
+            Some(registry) => Some(Arc::new(SchemaDecoder::new(registry, opts.counters.clone()).map_err(SourceError::fatal)?)),
+            None => None,
+        };
         let shared = Arc::new(Shared::new(opts.mapping.clone(), cfg.topic.clone(), opts.starting_position.clone(), encoding));
 
         let mut client = ClientConfig::new();
@@ -125,6 +136,7 @@ impl KafkaSource {
 
         Ok(KafkaSource {
             encoder: shared.encoding.clone(),
+            schema,
             shared,
             consumer: Mutex::new(Some(consumer)),
             stop,
@@ -212,6 +224,8 @@ impl OrderedSource for KafkaSource {
             partition_name: Arc::from(crate::encode::partition_name(&self.shared.topic, partition)),
             next_offset: None,
             recommit_at: std::time::Instant::now(),
+            schema: self.schema.clone(),
+            pending: None,
         };
         if reseek {
             if let Err(e) = reader.rewind(start).await {
@@ -263,6 +277,9 @@ pub struct KafkaReader {
     /// A failed commit is sent again no sooner than this: while the group rebalances the
     /// broker refuses every one.
     recommit_at: std::time::Instant,
+    schema: Option<Arc<SchemaDecoder>>,
+    /// A message whose schema is not fetched yet: the head of the partition until it is.
+    pending: Option<OwnedMessage>,
 }
 
 impl KafkaReader {
@@ -274,7 +291,8 @@ impl KafkaReader {
         SourceError::new(ErrorKind::Revoked, format!("{} was revoked from this consumer", self.shared.shard_id(self.partition)))
     }
 
-    fn convert(&self, m: &BorrowedMessage<'_>) -> Record {
+    /// The message as a record, or the schema it names that is not fetched yet.
+    fn convert<M: Message>(&self, m: &M) -> Result<Record, SchemaRef> {
         let timestamp = match m.timestamp() {
             Timestamp::CreateTime(t) => Some((t, "CREATE_TIME")),
             Timestamp::LogAppendTime(t) => Some((t, "LOG_APPEND_TIME")),
@@ -282,7 +300,32 @@ impl KafkaReader {
         };
         let headers = m.headers().map(|h| h.iter().map(|h| (h.key, h.value)).collect()).unwrap_or_default();
         let message = RawMessage { topic: m.topic(), partition: m.partition(), offset: m.offset(), timestamp, key: m.key(), value: m.payload(), headers };
-        self.shared.encoding.record_in(&message, &self.partition_name)
+        let Some(decoder) = &self.schema else {
+            return Ok(self.shared.encoding.record_in(&message, &self.partition_name));
+        };
+        // A null key or value (a tombstone) has nothing to validate and passes as it is.
+        let decode = |attribute, bytes: Option<&[u8]>| bytes.filter(|_| decoder.decodes(attribute)).map(|b| decoder.decode(b));
+        let (key, value) = (decode(Attribute::Key, message.key), decode(Attribute::Value, message.value));
+        for outcome in [&key, &value].into_iter().flatten() {
+            if let Outcome::Missing(schema) = outcome {
+                return Err(schema.clone());
+            }
+        }
+        let parts = SchemaParts { key: part(&key), value: part(&value) };
+        let mut record = self.shared.encoding.record_with(&message, &self.partition_name, &parts);
+        // The key's reason first: it is the first thing AWS validates.
+        record.invalid = [&key, &value].into_iter().find_map(|o| match o {
+            Some(Outcome::Invalid(why, _)) => Some(Arc::new(why.clone())),
+            _ => None,
+        });
+        Ok(record)
+    }
+
+    /// Fetches the schema the pending message names. A registry that cannot answer is a
+    /// transient error: the engine backs off and reads again, the message still waiting.
+    async fn fetch_schema(&self, schema: &SchemaRef) -> Result<(), SourceError> {
+        let Some(decoder) = &self.schema else { return Ok(()) };
+        decoder.fetch(schema).await.map_err(|e| SourceError::transient(format!("schema registry: {e}; the partition waits")))
     }
 
     /// Records still in the partition after what was read: high watermark − next offset, from
@@ -374,6 +417,16 @@ impl KafkaReader {
     }
 }
 
+/// What the event carries of one decoded (or undecodable) key or value.
+fn part(outcome: &Option<Outcome>) -> Part<'_> {
+    match outcome {
+        Some(Outcome::Decoded(d)) => Part { replaced: Some(&d.event_bytes), json: Some(&d.json), meta: Some(&d.meta) },
+        // As read, with the schema id where the header named one.
+        Some(Outcome::Invalid(_, meta)) => Part { replaced: None, json: None, meta: meta.as_ref() },
+        Some(Outcome::Missing(_)) | None => Part::default(),
+    }
+}
+
 impl Drop for KafkaReader {
     fn drop(&mut self) {
         // Hand the queue to the partition's next reader.
@@ -381,6 +434,10 @@ impl Drop for KafkaReader {
         let slot = state.slots.entry(self.partition).or_default();
         if let Some(q) = self.queue.take() {
             slot.queue = Some(q);
+        }
+        // Taken from the queue and never delivered: the next reader fetches it again.
+        if self.pending.is_some() {
+            slot.reseek = true;
         }
         slot.held = false;
     }
@@ -395,34 +452,62 @@ impl ShardReader for KafkaReader {
         self.recommit();
         // Borrowed, never taken: if the engine drops this future (shutdown), the queue stays
         // with the reader and is handed on. `recv` is cancellation safe.
-        let Some(queue) = self.queue.as_ref() else { return Err(self.revoked()) };
         let mut got = Vec::new();
-        let mut error = None;
-        match tokio::time::timeout(READ_WAIT, queue.recv()).await {
-            Err(_) => {}
-            Ok(Err(e)) => error = Some(e),
-            Ok(Ok(m)) => {
-                got.push(self.convert(&m));
-                drop(m);
-                while got.len() < max_records {
-                    match queue.recv().now_or_never() {
-                        Some(Ok(m)) => {
-                            got.push(self.convert(&m));
-                            drop(m);
-                        }
-                        Some(Err(e)) => {
-                            error = Some(e);
-                            break;
-                        }
-                        None => break,
-                    }
+        if let Some(m) = self.pending.take() {
+            let converted = match self.convert(&m) {
+                Ok(r) => Ok(r),
+                Err(schema) => match self.fetch_schema(&schema).await {
+                    Ok(()) => self.convert(&m).map_err(|_| self.revoked()),
+                    Err(e) => Err(e),
+                },
+            };
+            match converted {
+                Ok(r) => got.push(r),
+                Err(e) => {
+                    self.pending = Some(m);
+                    return Err(e);
                 }
+            }
+        }
+        let Some(queue) = self.queue.as_ref() else { return Err(self.revoked()) };
+        let mut error = None;
+        // With a record in hand, take only what is already there.
+        let first = if got.is_empty() {
+            match tokio::time::timeout(READ_WAIT, queue.recv()).await {
+                Err(_) => None,
+                Ok(Err(e)) => {
+                    error = Some(e);
+                    None
+                }
+                Ok(Ok(m)) => Some(m),
+            }
+        } else {
+            None
+        };
+        let mut next = first.map(Ok);
+        loop {
+            let m = match next.take() {
+                Some(m) => m,
+                None if got.len() < max_records && error.is_none() && self.pending.is_none() => match queue.recv().now_or_never() {
+                    Some(m) => m,
+                    None => break,
+                },
+                None => break,
+            };
+            match m {
+                Ok(m) => match self.convert(&m) {
+                    Ok(r) => got.push(r),
+                    // Everything after it waits for the schema too (order), so the read ends here.
+                    Err(_) => self.pending = Some(m.detach()),
+                },
+                Err(e) => error = Some(e),
             }
         }
         // Taken after the assignment ended: the old fetch's tail or the new one's head. Dropped;
         // the next reader fetches them again.
         if !self.current() {
-            if !got.is_empty() {
+            if !got.is_empty() || self.pending.is_some() {
+                self.pending = None;
                 self.shared.lock().slots.entry(self.partition).or_default().reseek = true;
             }
             return Err(self.revoked());
@@ -482,7 +567,7 @@ mod tests {
             "properties": {"session.timeout.ms": "6000", "heartbeat.interval.ms": "500"}
         }))
         .expect("config");
-        let src = KafkaSource::new(KafkaOptions { mapping: "m".into(), config, starting_position: StartFrom::TrimHorizon }).expect("source");
+        let src = KafkaSource::new(KafkaOptions { mapping: "m".into(), config, starting_position: StartFrom::TrimHorizon, counters: esmd_api::no_counters() }).expect("source");
         let start = Instant::now();
         loop {
             if let Some(shard) = src.list_shards().await.expect("list").into_iter().next() {

@@ -109,6 +109,7 @@ impl RmqEncoding {
             encoded: Bytes::from(s),
             item_id: ItemId::Str(message_id.into()),
             receive_count,
+            invalid: None,
         }
     }
 

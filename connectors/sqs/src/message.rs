@@ -47,6 +47,7 @@ pub fn record_from_message(encoding: &SqsEncoding, m: &Message) -> Option<Record
         encoded: encoding.fragment(&delivery),
         item_id: ItemId::Str(message_id.into()),
         receive_count: receive_count - 1,
+        invalid: None,
     })
 }
 

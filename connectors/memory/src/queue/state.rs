@@ -192,6 +192,7 @@ impl QueueState {
                 encoded,
                 item_id: ItemId::Str(m.id.clone()),
                 receive_count: before,
+                invalid: None,
             });
         }
         out
