@@ -28,6 +28,8 @@ impl StreamMapping {
     /// Runs until shutdown. Returns once every shard worker has stopped.
     pub async fn run(self) {
         let ctx = &self.ctx;
+        // One budget for all the mapping's shards, as they come and go.
+        let read_ahead = crate::engine::read_ahead::ReadAhead::new(self.settings.read_ahead_bytes);
         let mut finished: HashSet<ShardId> = HashSet::new();
         match self.store.list(&ctx.name).await {
             Ok(saved) => finished.extend(saved.into_iter().filter(|(_, cp)| cp.shard_finished).map(|(id, _)| id)),
@@ -72,7 +74,7 @@ impl StreamMapping {
                     keep
                 });
             }
-            self.start_ready(&known, &finished, &mut running, &mut workers);
+            self.start_ready(&known, &finished, &mut running, &mut workers, &read_ahead);
             ctx.status.set_started(true);
             discover_now = false;
             tokio::select! {
@@ -117,6 +119,7 @@ impl StreamMapping {
         finished: &HashSet<ShardId>,
         running: &mut HashMap<ShardId, CancellationToken>,
         workers: &mut JoinSet<(ShardId, Result<ShardExit, crate::engine::stream::ShardError>)>,
+        read_ahead: &Arc<crate::engine::read_ahead::ReadAhead>,
     ) {
         let listed: HashSet<&ShardId> = known.iter().map(|s| &s.id).collect();
         for shard in known {
@@ -141,6 +144,7 @@ impl StreamMapping {
                 source: self.source.clone(),
                 store: self.store.clone(),
                 shard: shard.clone(),
+                read_ahead: read_ahead.clone(),
             };
             let id = shard.id.clone();
             running.insert(id.clone(), stop);

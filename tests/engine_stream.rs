@@ -500,3 +500,42 @@ async fn filtered_records_are_finished() {
     assert!(seen.iter().all(|d| d.contains("keep")));
     m.stop().await;
 }
+
+/// The mapping-wide read-ahead budget: with 8 shards far behind and a slow function, the
+/// records in lanes and in flight stay within the budget (here 40 KiB, about ten 3 KB records
+/// as events, plus one record a shard may hold past it), where two batches per lane per shard
+/// would be 8 × 2 × 25. Everything is still delivered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_read_ahead_budget_bounds_what_is_in_flight_across_shards() {
+    const HOLD: Duration = Duration::from_millis(50);
+    let f = FunctionServer::start(|_| Reply::delay(HOLD, Reply::empty())).await;
+    let log = log(8);
+    let mut last = BTreeMap::new();
+    for shard in log.shards() {
+        for _ in 0..40 {
+            last.insert(shard.to_string(), log.append_to(&shard, b"k", vec![b'x'; 3000], None).unwrap().to_string());
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = stream_settings(25, 0);
+    settings.parallelization_factor = 2;
+    settings.read_ahead_bytes = 40 * 1024;
+    let m = start_stream(Arc::new(log.clone()), &f.url(), settings, dir.path(), None);
+    for (shard, position) in &last {
+        m.wait_checkpoint(shard, position, T).await;
+    }
+    m.stop().await;
+    // Each request is held HOLD from its arrival; the engine gives its records' room back only
+    // after the answer, later still. So the records counted here in flight at each arrival are
+    // at most what the engine held.
+    let requests: Vec<(std::time::Instant, usize)> = f.recorded().iter().map(|r| (r.received_at, kinesis_records(&r.json).len())).collect();
+    assert_eq!(requests.iter().map(|(_, n)| n).sum::<usize>(), 8 * 40);
+    let most = requests
+        .iter()
+        .map(|(at, _)| requests.iter().filter(|(t, _)| t <= at && *at < *t + HOLD).map(|(_, n)| n).sum::<usize>())
+        .max()
+        .unwrap_or(0);
+    // ≈ 4.1 KB per record as an event: 40 KiB holds 9; each of 8 shards may hold one more.
+    assert!(most <= 9 + 8, "{most} records in flight at once, past the 40 KiB budget");
+    assert!(most >= 2, "the function saw concurrent work ({most})");
+}

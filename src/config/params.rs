@@ -46,6 +46,9 @@ pub struct MappingParams {
     /// esmd: at most this many invocations per second for the whole mapping (every shard,
     /// lane and retry counted). Default: no limit.
     pub max_invocations_per_second: Option<f64>,
+    /// esmd, streams: bytes of records read and not yet finished, across all the mapping's
+    /// shards. Default 48 MiB (eight full-size events).
+    pub max_read_ahead_bytes: Option<i64>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]

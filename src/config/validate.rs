@@ -19,6 +19,7 @@ const STREAM_ONLY: &[&str] = &[
     "maximum_record_age_in_seconds",
     "bisect_batch_on_function_error",
     "tumbling_window_in_seconds",
+    "max_read_ahead_bytes",
 ];
 
 /// Every rule of one mapping. Paths are relative to the mapping. `name`, `source` and
@@ -93,6 +94,10 @@ fn batching(issues: &mut Vec<Issue>, p: &MappingParams, profile: &SourceProfile)
     }
     if let Some(bytes) = p.max_payload_bytes {
         range(issues, "max_payload_bytes", bytes.into(), 1, MAX_PAYLOAD_BYTES as i128);
+    }
+    if let Some(bytes) = p.max_read_ahead_bytes {
+        // At least one full-size event, so a batch can always be read whole.
+        range(issues, "max_read_ahead_bytes", bytes.into(), MAX_PAYLOAD_BYTES as i128, 1 << 40);
     }
     if let Some(rate) = p.max_invocations_per_second {
         if !(rate.is_finite() && (MIN_INVOCATION_RATE..=MAX_INVOCATION_RATE).contains(&rate)) {
@@ -186,6 +191,7 @@ fn queue_rules(issues: &mut Vec<Issue>, p: &MappingParams, profile: &SourceProfi
         p.maximum_record_age_in_seconds.is_some(),
         p.bisect_batch_on_function_error.is_some(),
         p.tumbling_window_in_seconds.is_some(),
+        p.max_read_ahead_bytes.is_some(),
     ];
     for (key, _) in STREAM_ONLY.iter().zip(set).filter(|(_, set)| *set) {
         issues.push(Issue::new(
@@ -352,6 +358,7 @@ mod tests {
             ("tumbling_window_in_seconds = 901", "tumbling_window_in_seconds = 901 is out of range (0–900)"),
             ("max_payload_bytes = 6291457", "max_payload_bytes = 6291457 is out of range (1–6291456)"),
             ("max_payload_bytes = 0", "max_payload_bytes = 0 is out of range (1–6291456)"),
+            ("max_read_ahead_bytes = 1000", "max_read_ahead_bytes = 1000 is out of range (6291456–1099511627776)"),
             ("max_invocations_per_second = 0", "max_invocations_per_second = 0 is out of range (0.001–1000000)"),
             ("max_invocations_per_second = -5", "max_invocations_per_second = -5 is out of range (0.001–1000000)"),
             ("max_invocations_per_second = inf", "mappings[0].max_invocations_per_second: inf is not a finite number"),

@@ -6,6 +6,7 @@ pub mod context;
 pub mod give_up;
 pub mod lanes;
 pub mod queue;
+pub mod read_ahead;
 pub mod run_batch;
 pub mod settings;
 pub mod stream;

@@ -53,7 +53,14 @@ pub struct StreamSettings {
     /// `tumbling_window_in_seconds`; `None` = 0.
     pub tumbling_window: Option<Duration>,
     pub backoff: RetryBackoff,
+    /// `maximum_read_ahead_bytes` (esmd): bytes of records read and not finished, across the
+    /// mapping's shards ([`super::read_ahead`]).
+    pub read_ahead_bytes: usize,
 }
+
+/// The default read-ahead: room for eight full-size events in flight or waiting, whatever the
+/// number of shards.
+pub const DEFAULT_READ_AHEAD_BYTES: usize = 8 * MAX_PAYLOAD_BYTES;
 
 impl Default for StreamSettings {
     fn default() -> Self {
@@ -67,6 +74,7 @@ impl Default for StreamSettings {
             report_batch_item_failures: false,
             tumbling_window: None,
             backoff: RetryBackoff::default(),
+            read_ahead_bytes: DEFAULT_READ_AHEAD_BYTES,
         }
     }
 }

@@ -12,6 +12,7 @@ use super::call::{backoff, pause};
 use super::context::MappingCtx;
 use super::give_up::give_up;
 use super::lanes::lane_of;
+use super::read_ahead::{Held, ReadAhead};
 use super::run_batch::{run_batch, run_final_invoke};
 use super::settings::StreamSettings;
 use super::watermark::Watermark;
@@ -45,6 +46,9 @@ pub enum ShardError {
 struct Tracked {
     seq: u64,
     record: Record,
+    /// The record's room in the mapping's read-ahead budget, given back when it is dropped:
+    /// once its batch is done with.
+    _room: Option<Held>,
 }
 
 impl EventSized for Tracked {
@@ -104,6 +108,8 @@ pub struct ShardWorker {
     pub source: Arc<dyn OrderedSource>,
     pub store: Arc<dyn CheckpointStore>,
     pub shard: ShardInfo,
+    /// The mapping's, shared by all its shards.
+    pub read_ahead: Arc<ReadAhead>,
 }
 
 impl ShardWorker {
@@ -243,8 +249,26 @@ impl ShardWorker {
                     filtered.push(seq);
                     continue;
                 }
+                // Room first: with the budget spent, this shard waits for batches (its own or
+                // other shards') to finish, writing checkpoints meanwhile.
+                let size = record.event_size();
+                let room = match self.read_ahead.try_reserve(size) {
+                    Some(room) => room,
+                    None => loop {
+                        tokio::select! {
+                            room = self.read_ahead.reserve(size) => match room {
+                                Some(room) => break room,
+                                None => break 'poll,
+                            },
+                            _ = progress.moved.notified() => {
+                                self.checkpoint(&mut *reader, &progress, &mut saved_position, status).await;
+                            }
+                            _ = ctx.shutdown.cancelled() => break 'poll,
+                        }
+                    },
+                };
                 let tx = &senders[lane_of(&record.partition_key, n)];
-                let mut item = Some(Tracked { seq, record });
+                let mut item = Some(Tracked { seq, record, _room: Some(room) });
                 // Wait for room in the lane, writing checkpoints while we wait so a slow lane
                 // does not hold back what the others finished.
                 while let Some(it) = item.take() {

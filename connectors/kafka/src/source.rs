@@ -23,6 +23,9 @@ use tokio::sync::{oneshot, watch};
 /// then writes checkpoints and reads again).
 const READ_WAIT: Duration = Duration::from_millis(250);
 
+/// Records a reader converts between yields to the runtime.
+const YIELD_EVERY: usize = 256;
+
 /// How often a reader sends a refused offset commit again.
 const RECOMMIT_INTERVAL: Duration = Duration::from_millis(500);
 
@@ -486,6 +489,11 @@ impl ShardReader for KafkaReader {
         };
         let mut next = first.map(Ok);
         loop {
+            // Converting thousands of records is a long stretch without an await: let the
+            // other partitions' readers and the lanes run in between.
+            if got.len() % YIELD_EVERY == YIELD_EVERY - 1 {
+                tokio::task::yield_now().await;
+            }
             let m = match next.take() {
                 Some(m) => m,
                 None if got.len() < max_records && error.is_none() && self.pending.is_none() => match queue.recv().now_or_never() {
