@@ -55,8 +55,12 @@ struct Running {
 /// A mapping over `config`'s topic whose failures go to the Kafka topic `failures` (the
 /// destination that carries each record, so its schema id is there to check).
 fn start(config: KafkaSourceConfig, url: &str, filter: Option<Arc<dyn RecordFilter>>) -> Running {
+    start_counting(config, url, filter, esmd_api::no_counters())
+}
+
+fn start_counting(config: KafkaSourceConfig, url: &str, filter: Option<Arc<dyn RecordFilter>>, counters: Arc<dyn esmd_api::SourceCounters>) -> Running {
     let producer = FailureProducer::for_source(&config).expect("failure producer");
-    let source = Arc::new(KafkaSource::new(KafkaOptions { mapping: "m".into(), config, starting_position: StartFrom::TrimHorizon, counters: esmd_api::no_counters() }).expect("source"));
+    let source = Arc::new(KafkaSource::new(KafkaOptions { mapping: "m".into(), config, starting_position: StartFrom::TrimHorizon, counters }).expect("source"));
     let dir = tempfile::tempdir().unwrap();
     let registry = StatusRegistry::default();
     let stop = tokio_util::sync::CancellationToken::new();
@@ -95,11 +99,13 @@ async fn confluent_avro_protobuf_and_json_schema_records_reach_the_function_as_j
     common::logs_from_env();
     let broker = Tansu::start().await;
     let registry = ConfluentRegistry::start();
+    let prometheus = esmd::metrics::install_recorder().expect("recorder");
+    let metrics = esmd::metrics::MappingMetrics::new("schema-metrics", "kafka");
     for (format, data_format) in [("avro", "AVRO"), ("protobuf", "PROTOBUF"), ("json", "JSON")] {
         let topic = format!("users-{format}");
         let produced = produce(&broker.bootstrap, &registry.url, &topic, &["--format", format, "--key-format", format, "--count", "20", "--create-topic", "1"]);
         let (f, seen) = recording_function().await;
-        let m = start(config(&broker.bootstrap, &topic, json!({"uri": registry.url, "event_record_format": "JSON", "validate": ["KEY", "VALUE"]})), &f.url(), None);
+        let m = start_counting(config(&broker.bootstrap, &topic, json!({"uri": registry.url, "event_record_format": "JSON", "validate": ["KEY", "VALUE"]})), &f.url(), None, Arc::new(metrics.clone()));
         wait_seen(&seen, 20, &broker).await;
         assert_eq!(wait_all_committed(&broker.bootstrap, &format!("g-{topic}"), &topic, 1, Duration::from_secs(30)).await, [20]);
         m.mapping.stop().await;
@@ -121,6 +127,12 @@ async fn confluent_avro_protobuf_and_json_schema_records_reach_the_function_as_j
     let fetches: Vec<(&String, &Value)> = stats["requests"].as_object().unwrap().iter().filter(|(k, _)| k.starts_with("GET /schemas/ids/")).collect();
     assert_eq!(fetches.len(), 6, "a key and a value schema per format: {stats}");
     assert!(fetches.iter().all(|(_, n)| n.as_u64() == Some(1)), "one GET per schema id: {stats}");
+    // The mapping's metrics: 6 fetches, 3 × 20 keys and 3 × 20 values from the cache.
+    let text = prometheus.render();
+    for (name, n) in [("esmd_schema_fetches_total", 6), ("esmd_schema_cache_hits_total", 120)] {
+        let line = format!("{name}{{mapping=\"schema-metrics\",source=\"kafka\"}} {n}");
+        assert!(text.lines().any(|l| l == line), "{line} not in\n{}", text.lines().filter(|l| l.contains("schema")).collect::<Vec<_>>().join("\n"));
+    }
 }
 
 /// `SOURCE`: the value is the bytes after the schema id (for Protobuf still led by its

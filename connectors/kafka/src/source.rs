@@ -314,6 +314,7 @@ impl KafkaReader {
                 return Err(schema.clone());
             }
         }
+        decoder.count(&[&key, &value]);
         let parts = SchemaParts { key: part(&key), value: part(&value) };
         let mut record = self.shared.encoding.record_with(&message, &self.partition_name, &parts);
         // The key's reason first: it is the first thing AWS validates.
@@ -522,6 +523,9 @@ impl ShardReader for KafkaReader {
         }
         if let Some(o) = got.last().and_then(|r| offset_of(&r.position)) {
             self.next_offset = Some(o + 1);
+        }
+        if let Some(decoder) = &self.schema {
+            decoder.report();
         }
         let out = got;
         if out.is_empty() {

@@ -22,6 +22,7 @@ use format::{DataFormat, MessageSelection, Schema};
 use registry::{FetchError, Registry};
 use std::collections::HashMap;
 use std::io::Read;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use wire::SchemaRef;
 
@@ -77,6 +78,10 @@ pub struct SchemaDecoder {
     registry: Arc<dyn Registry>,
     cache: Mutex<HashMap<SchemaRef, Cached>>,
     counters: Arc<dyn SourceCounters>,
+    /// Per-record counts, handed to `counters` once per read ([`Self::report`]): a metrics
+    /// lookup per record would cost more than the decoding.
+    hits: AtomicU64,
+    failures: AtomicU64,
 }
 
 impl SchemaDecoder {
@@ -93,7 +98,7 @@ impl SchemaDecoder {
 
     fn with_registry(config: &SchemaRegistryConfig, glue: bool, registry: Arc<dyn Registry>, counters: Arc<dyn SourceCounters>) -> SchemaDecoder {
         let framing = if glue { Framing::Glue } else { Framing::Confluent };
-        SchemaDecoder { config: config.clone(), framing, registry, cache: Mutex::new(HashMap::new()), counters }
+        SchemaDecoder { config: config.clone(), framing, registry, cache: Mutex::new(HashMap::new()), counters, hits: AtomicU64::new(0), failures: AtomicU64::new(0) }
     }
 
     pub fn decodes(&self, attribute: Attribute) -> bool {
@@ -127,7 +132,6 @@ impl SchemaDecoder {
                 Some(Cached::Ready(s)) => s.clone(),
             }
         };
-        self.counters.add(SourceCount::SchemaCacheHits, 1);
         let meta = SchemaMeta { format: Some(schema.format), id: framed.schema.to_string() };
         let inflated;
         let body = if framed.compressed {
@@ -156,9 +160,30 @@ impl SchemaDecoder {
         }
     }
 
+    /// Hands what [`Self::decode`] counted to the mapping's metrics.
+    pub fn report(&self) {
+        for (count, what) in [(&self.hits, SourceCount::SchemaCacheHits), (&self.failures, SourceCount::SchemaDecodeFailures)] {
+            let n = count.swap(0, Ordering::Relaxed);
+            if n > 0 {
+                self.counters.add(what, n);
+            }
+        }
+    }
+
     fn invalid(&self, reason: InvalidReason, message: String, meta: Option<SchemaMeta>) -> Outcome {
-        self.counters.add(SourceCount::SchemaDecodeFailures, 1);
         Outcome::Invalid(Invalid { reason, message }, meta)
+    }
+
+    /// Counts a record's outcomes once it is converted (a record that waited for a schema is
+    /// decoded again, and counted then).
+    pub fn count(&self, outcomes: &[&Option<Outcome>]) {
+        for o in outcomes.iter().filter_map(|o| o.as_ref()) {
+            match o {
+                Outcome::Decoded(_) => self.hits.fetch_add(1, Ordering::Relaxed),
+                Outcome::Invalid(..) => self.failures.fetch_add(1, Ordering::Relaxed),
+                Outcome::Missing(_) => 0,
+            };
+        }
     }
 
     /// Fetches and compiles a schema into the cache. `Err` means the registry could not
@@ -194,7 +219,6 @@ mod tests {
     use super::registry::Fetched;
     use super::*;
     use async_trait::async_trait;
-    use std::sync::atomic::{AtomicU64, Ordering};
 
     #[derive(Debug, Default)]
     struct Counts([AtomicU64; 4]);
@@ -255,10 +279,14 @@ mod tests {
         table.down.store(false, Ordering::Relaxed);
         d.fetch(&SchemaRef::Confluent(1)).await.unwrap();
         for _ in 0..3 {
-            let Outcome::Decoded(f) = d.decode(record) else { panic!("decoded") };
+            let decoded = Some(d.decode(record));
+            d.count(&[&decoded, &None]);
+            let Some(Outcome::Decoded(f)) = decoded else { panic!("decoded") };
             assert_eq!((f.event_bytes.as_slice(), f.json.as_slice()), (&b"{\"n\":1}"[..], &b"{\"n\":1}"[..]));
             assert_eq!(f.meta, SchemaMeta { format: Some(DataFormat::Json), id: "1".into() });
         }
+        assert_eq!(counts.get(), [2, 1, 0, 0], "per-record counts wait for the read's report");
+        d.report();
         assert_eq!(counts.get(), [2, 1, 3, 0]);
     }
 
@@ -268,9 +296,13 @@ mod tests {
         d.fetch(&SchemaRef::Confluent(1)).await.unwrap();
         d.fetch(&SchemaRef::Confluent(2)).await.unwrap();
         d.fetch(&SchemaRef::Confluent(9)).await.unwrap();
-        let why = |o: Outcome| match o {
-            Outcome::Invalid(i, meta) => (i.reason, i.message, meta.map(|m| (m.format, m.id))),
-            other => panic!("{other:?}"),
+        let why = |o: Outcome| {
+            let o = Some(o);
+            d.count(&[&o]);
+            match o {
+                Some(Outcome::Invalid(i, meta)) => (i.reason, i.message, meta.map(|m| (m.format, m.id))),
+                other => panic!("{other:?}"),
+            }
         };
         use InvalidReason::*;
         assert_eq!(why(d.decode(b"\0\0\0\0\x09{}")), (SchemaNotFound, "schema 9: not in the registry: 40403 Schema not found".into(), Some((None, "9".into()))));
@@ -284,6 +316,7 @@ mod tests {
             why(d.decode(b"{\"n\":1}")),
             (DeserializationError, "the record does not start with a Confluent schema header (magic byte 0; it starts with 0x7b)".into(), None)
         );
+        d.report();
         assert_eq!(counts.get()[3], 4);
         // SOURCE: the bytes after the schema id.
         let Outcome::Decoded(f) = d.decode(b"\0\0\0\0\x01{\"n\": 2}") else { panic!("decoded") };
