@@ -287,3 +287,38 @@ async fn a_new_schema_version_mid_topic_waits_out_a_registry_outage() {
     let v1_fetches = &stats["requests"][format!("GET /schemas/ids/{}", v1["value_schema_id"])];
     assert_eq!(v1_fetches, 1, "{stats}");
 }
+
+/// Basic auth over mutual TLS with the test CA: records decode; with a wrong password the
+/// registry refuses (401) and the records wait rather than go anywhere.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn basic_auth_over_mutual_tls_and_a_refused_password_holds_the_partition() {
+    common::logs_from_env();
+    let broker = Tansu::start().await;
+    let pki = support::tls::TestPki::create();
+    let registry = ConfluentRegistry::start_with(&[
+        "--basic-auth", "esmd:s3cret", "--tls-cert", &pki.path("server.pem"), "--tls-key", &pki.path("server.key"), "--client-ca", &pki.path("ca.pem"),
+    ]);
+    assert!(registry.url.starts_with("https://"), "{}", registry.url);
+    let topic = "users-tls";
+    let client = ["--registry-user", "esmd", "--registry-password", "s3cret", "--registry-ca", &pki.path("ca.pem"), "--registry-cert", &pki.path("client.pem"), "--registry-key", &pki.path("client.key")];
+    let mut args = vec!["--format", "json", "--count", "5", "--create-topic", "1"];
+    args.extend(client);
+    let produced = produce(&broker.bootstrap, &registry.url, topic, &args);
+    let tls = json!({"ca_file": pki.path("ca.pem"), "cert_file": pki.path("client.pem"), "key_file": pki.path("client.key")});
+
+    let (f, seen) = recording_function().await;
+    let wrong = json!({"uri": registry.url, "event_record_format": "JSON", "validate": ["VALUE"], "basic_auth": {"username": "esmd", "password": "wrong"}, "tls": tls});
+    let m = start(config(&broker.bootstrap, topic, wrong), &f.url(), None);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(seen.lock().unwrap().is_empty(), "nothing passes a registry that refuses esmd");
+    assert_eq!(support::kafka::committed(&broker.bootstrap, "g-users-tls", topic, 1).await, [-1], "and nothing is committed");
+    m.mapping.stop().await;
+
+    let right = json!({"uri": registry.url, "event_record_format": "JSON", "validate": ["VALUE"], "basic_auth": {"username": "esmd", "password": "s3cret"}, "tls": tls});
+    let m = start(config(&broker.bootstrap, topic, right), &f.url(), None);
+    wait_seen(&seen, 5, &broker).await;
+    m.mapping.stop().await;
+    for (got, want) in seen.lock().unwrap().iter().zip(produced["records"].as_array().unwrap()) {
+        assert_eq!(serde_json::from_slice::<Value>(&b64(&got["value"])).unwrap(), want["value"]);
+    }
+}

@@ -42,8 +42,15 @@ pub struct ConfluentRegistry {
 
 impl ConfluentRegistry {
     pub fn start() -> Self {
+        Self::start_with(&[])
+    }
+
+    /// With the registry's own flags: `--basic-auth USER:PASSWORD`, `--tls-cert`, `--tls-key`,
+    /// `--client-ca` (mutual TLS).
+    pub fn start_with(args: &[&str]) -> Self {
         let mut child = Command::new(python())
             .args([script("confluent_registry.py"), "--host".into(), "127.0.0.1".into(), "--port".into(), "0".into()])
+            .args(args)
             .env("PYTHONUNBUFFERED", "1")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
