@@ -39,33 +39,20 @@ Usage:
              [--registry-cert CERT.pem --registry-key KEY.pem] [--bad MODE] [--create-topic PARTITIONS]
 """
 
-import argparse
 import json
 import os
 import struct
 import sys
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-FIXTURES = os.path.normpath(os.path.join(HERE, "..", "..", "fixtures", "schema_registry"))
-sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import proto_util  # noqa: E402
+from kafka_util import (  # noqa: E402
+    REGISTRY_KEY_FORMATS, add_placement_args, add_record_args, arg_parser, fixture, print_result, produce, user,
+)
 
-from confluent_kafka import Producer  # noqa: E402
 from confluent_kafka.schema_registry import SchemaRegistryClient  # noqa: E402
 from confluent_kafka.serialization import MessageField, SerializationContext  # noqa: E402
-
-
-def fixture(name):
-    with open(os.path.join(FIXTURES, name)) as f:
-        return f.read()
-
-
-def user(i, version):
-    v = {"id": i, "name": f"name-{i}", "active": i % 2 == 0, "score": i * 0.5}
-    if version == 2:
-        v["email"] = f"user{i}@example.com"
-    return v
 
 
 class Codec:
@@ -127,32 +114,11 @@ def bad_value(mode, codec, topic, i, version):
     raise SystemExit(f"unknown --bad mode {mode}")
 
 
-def create_topic(bootstrap, topic, partitions):
-    from confluent_kafka import KafkaError
-    from confluent_kafka.admin import AdminClient, NewTopic
-
-    admin = AdminClient({"bootstrap.servers": bootstrap})
-    for future in admin.create_topics([NewTopic(topic, partitions, 1)], operation_timeout=10).values():
-        try:
-            future.result(15)
-        except Exception as e:
-            if not (e.args and isinstance(e.args[0], KafkaError) and e.args[0].code() == KafkaError.TOPIC_ALREADY_EXISTS):
-                raise
-
-
 def main():
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--bootstrap", required=True)
+    p = arg_parser(__doc__)
     p.add_argument("--registry", required=True, help="Confluent-API registry URL")
-    p.add_argument("--topic", required=True)
-    p.add_argument("--format", required=True, choices=["avro", "protobuf", "json"])
-    p.add_argument("--schema-version", type=int, default=1, choices=[1, 2])
-    p.add_argument("--count", type=int, default=1)
-    p.add_argument("--start", type=int, default=0)
-    p.add_argument("--key-format", default="string", choices=["string", "none", "avro", "protobuf", "json"])
-    p.add_argument("--partition", type=int)
-    p.add_argument("--create-topic", type=int, metavar="PARTITIONS",
-                   help="create the topic first with this many partitions (an existing topic is kept)")
+    add_record_args(p)
+    add_placement_args(p)
     p.add_argument("--registry-user")
     p.add_argument("--registry-password")
     p.add_argument("--registry-ca")
@@ -172,64 +138,33 @@ def main():
     registry = SchemaRegistryClient(sr_conf)
 
     value_codec = Codec(args.format, registry, "user", args.schema_version)
-    key_codec = Codec(args.key_format, registry, "key", 1) if args.key_format in ("avro", "protobuf", "json") else None
+    key_codec = Codec(args.key_format, registry, "key", 1) if args.key_format in REGISTRY_KEY_FORMATS else None
 
-    if args.create_topic:
-        create_topic(args.bootstrap, args.topic, args.create_topic)
-    producer = Producer({
-        "bootstrap.servers": args.bootstrap, "acks": "all", "enable.idempotence": True, "linger.ms": 5,
-        "message.timeout.ms": 20000,
-    })
-    delivered, errors = {}, []
+    value_id, key_id = None, None
 
-    def on_delivery(err, msg, index):
-        if err is not None:
-            errors.append(f"record {index}: {err}")
-        else:
-            delivered[index] = (msg.partition(), msg.offset())
+    def encode_key(doc):
+        nonlocal key_id
+        key_bytes = key_codec(doc, SerializationContext(args.topic, MessageField.KEY))
+        key_id = struct.unpack(">I", key_bytes[1:5])[0]
+        return key_bytes
 
-    records, value_id, key_id = [], None, None
-    for i in range(args.start, args.start + args.count):
-        key_doc, key_bytes = None, None
-        if args.key_format == "string":
-            key_doc = f"key-{i}"
-            key_bytes = key_doc.encode()
-        elif key_codec is not None:
-            key_doc = {"id": i}
-            key_bytes = key_codec(key_doc, SerializationContext(args.topic, MessageField.KEY))
-        doc = user(i, args.schema_version)
+    def encode_value(i, doc):
+        nonlocal value_id
         if args.bad:
             value_bytes, value_id = bad_value(args.bad, value_codec, args.topic, i, args.schema_version)
         else:
             value_bytes = value_codec(doc, SerializationContext(args.topic, MessageField.VALUE))
             value_id = struct.unpack(">I", value_bytes[1:5])[0]
-        if key_codec is not None:
-            key_id = struct.unpack(">I", key_bytes[1:5])[0]
-        kwargs = {"key": key_bytes, "value": value_bytes, "on_delivery": lambda e, m, i=i: on_delivery(e, m, i)}
-        if args.partition is not None:
-            kwargs["partition"] = args.partition
-        producer.produce(args.topic, **kwargs)
-        producer.poll(0)
-        records.append({"index": i, "key": key_doc, "value": doc, "value_hex": value_bytes.hex()})
-    remaining = producer.flush(30)
-    if remaining or errors or len(delivered) != len(records):
-        print(f"produce failed: {remaining} undelivered; {errors}", file=sys.stderr)
-        sys.exit(1)
-    for r in records:
-        r["partition"], r["offset"] = delivered[r["index"]]
+        return value_bytes
 
-    value_subject = f"{args.topic}-value"
-    key_subject = f"{args.topic}-key" if key_codec is not None else None
-    print(json.dumps({
-        "topic": args.topic,
-        "format": args.format,
-        "value_subject": value_subject,
+    records = produce(args, encode_key if key_codec is not None else None, encode_value)
+
+    print_result(args, {
+        "value_subject": f"{args.topic}-value",
         "value_schema_id": value_id,
-        "key_subject": key_subject,
+        "key_subject": f"{args.topic}-key" if key_codec is not None else None,
         "key_schema_id": key_id,
-        "records": records,
-    }))
-
+    }, records)
 
 if __name__ == "__main__":
     main()

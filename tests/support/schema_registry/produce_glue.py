@@ -32,33 +32,19 @@ Usage:
       [--bad unknown-version|bad-header-version|truncated] [--create-topic PARTITIONS]
 """
 
-import argparse
-import json
 import os
 import sys
 import uuid
 import zlib
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-FIXTURES = os.path.normpath(os.path.join(HERE, "..", "..", "fixtures", "schema_registry"))
-sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import proto_util  # noqa: E402
+from kafka_util import (  # noqa: E402
+    REGISTRY_KEY_FORMATS, add_placement_args, add_record_args, arg_parser, fixture, print_result, produce,
+)
 
 import boto3  # noqa: E402
-from confluent_kafka import Producer  # noqa: E402
-
-
-def fixture(name):
-    with open(os.path.join(FIXTURES, name)) as f:
-        return f.read()
-
-
-def user(i, version):
-    v = {"id": i, "name": f"name-{i}", "active": i % 2 == 0, "score": i * 0.5}
-    if version == 2:
-        v["email"] = f"user{i}@example.com"
-    return v
 
 
 def glue_header(version_id, compressed):
@@ -125,35 +111,14 @@ class GlueCodec:
         return glue_header(version_id, False) + data, version_id
 
 
-def create_topic(bootstrap, topic, partitions):
-    from confluent_kafka import KafkaError
-    from confluent_kafka.admin import AdminClient, NewTopic
-
-    admin = AdminClient({"bootstrap.servers": bootstrap})
-    for future in admin.create_topics([NewTopic(topic, partitions, 1)], operation_timeout=10).values():
-        try:
-            future.result(15)
-        except Exception as e:
-            if not (e.args and isinstance(e.args[0], KafkaError) and e.args[0].code() == KafkaError.TOPIC_ALREADY_EXISTS):
-                raise
-
-
 def main():
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--bootstrap", required=True)
+    p = arg_parser(__doc__)
     p.add_argument("--glue-endpoint", required=True, help="Glue API endpoint, e.g. moto's http://127.0.0.1:PORT")
     p.add_argument("--region", default="us-east-1")
     p.add_argument("--registry-name", required=True)
-    p.add_argument("--topic", required=True)
-    p.add_argument("--format", required=True, choices=["avro", "protobuf", "json"])
-    p.add_argument("--schema-version", type=int, default=1, choices=[1, 2])
-    p.add_argument("--count", type=int, default=1)
-    p.add_argument("--start", type=int, default=0)
-    p.add_argument("--key-format", default="string", choices=["string", "none", "avro", "protobuf", "json"])
+    add_record_args(p)
     p.add_argument("--compression", default="none", choices=["none", "zlib"])
-    p.add_argument("--partition", type=int)
-    p.add_argument("--create-topic", type=int, metavar="PARTITIONS",
-                   help="create the topic first with this many partitions (an existing topic is kept)")
+    add_placement_args(p)
     p.add_argument("--bad", choices=["unknown-version", "bad-header-version", "truncated"])
     args = p.parse_args()
 
@@ -169,33 +134,18 @@ def main():
 
     value_codec = GlueCodec(args.format, glue, args.registry_name, args.topic, False, args.schema_version, args.compression)
     key_codec = None
-    if args.key_format in ("avro", "protobuf", "json"):
+    if args.key_format in REGISTRY_KEY_FORMATS:
         key_codec = GlueCodec(args.key_format, glue, args.registry_name, args.topic, True, 1, args.compression)
 
-    if args.create_topic:
-        create_topic(args.bootstrap, args.topic, args.create_topic)
-    producer = Producer({
-        "bootstrap.servers": args.bootstrap, "acks": "all", "enable.idempotence": True, "linger.ms": 5,
-        "message.timeout.ms": 20000,
-    })
-    delivered, errors = {}, []
+    value_vid, key_vid = None, None
 
-    def on_delivery(err, msg, index):
-        if err is not None:
-            errors.append(f"record {index}: {err}")
-        else:
-            delivered[index] = (msg.partition(), msg.offset())
+    def encode_key(doc):
+        nonlocal key_vid
+        key_bytes, key_vid = key_codec(doc)
+        return key_bytes
 
-    records, value_vid, key_vid = [], None, None
-    for i in range(args.start, args.start + args.count):
-        key_doc, key_bytes = None, None
-        if args.key_format == "string":
-            key_doc = f"key-{i}"
-            key_bytes = key_doc.encode()
-        elif key_codec is not None:
-            key_doc = {"id": i}
-            key_bytes, key_vid = key_codec(key_doc)
-        doc = user(i, args.schema_version)
+    def encode_value(i, doc):
+        nonlocal value_vid
         value_bytes, value_vid = value_codec(doc)
         if args.bad == "unknown-version":
             value_bytes = value_bytes[:2] + uuid.UUID(int=i + 1).bytes + value_bytes[18:]
@@ -203,31 +153,18 @@ def main():
             value_bytes = b"\x02" + value_bytes[1:]
         elif args.bad == "truncated":
             value_bytes = value_bytes[: 18 + max(1, (len(value_bytes) - 18) // 2)]
-        kwargs = {"key": key_bytes, "value": value_bytes, "on_delivery": lambda e, m, i=i: on_delivery(e, m, i)}
-        if args.partition is not None:
-            kwargs["partition"] = args.partition
-        producer.produce(args.topic, **kwargs)
-        producer.poll(0)
-        records.append({"index": i, "key": key_doc, "value": doc, "value_hex": value_bytes.hex()})
-    remaining = producer.flush(30)
-    if remaining or errors or len(delivered) != len(records):
-        print(f"produce failed: {remaining} undelivered; {errors}", file=sys.stderr)
-        sys.exit(1)
-    for r in records:
-        r["partition"], r["offset"] = delivered[r["index"]]
+        return value_bytes
 
-    print(json.dumps({
-        "topic": args.topic,
-        "format": args.format,
+    records = produce(args, encode_key if key_codec is not None else None, encode_value)
+
+    print_result(args, {
         "registry_name": args.registry_name,
         "registry_arn": registry_arn,
         "value_schema_name": value_codec.schema_name,
         "value_schema_version_id": str(value_vid),
         "key_schema_name": key_codec.schema_name if key_codec else None,
         "key_schema_version_id": str(key_vid) if key_vid else None,
-        "records": records,
-    }))
-
+    }, records)
 
 if __name__ == "__main__":
     main()
