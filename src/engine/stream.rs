@@ -48,7 +48,7 @@ struct Tracked {
     record: Record,
     /// The record's room in the mapping's read-ahead budget, given back when it is dropped:
     /// once its batch is done with.
-    _room: Option<Held>,
+    _room: Held,
 }
 
 impl EventSized for Tracked {
@@ -268,7 +268,7 @@ impl ShardWorker {
                     },
                 };
                 let tx = &senders[lane_of(&record.partition_key, n)];
-                let mut item = Some(Tracked { seq, record, _room: Some(room) });
+                let mut item = Some(Tracked { seq, record, _room: room });
                 // Wait for room in the lane, writing checkpoints while we wait so a slow lane
                 // does not hold back what the others finished.
                 while let Some(it) = item.take() {

@@ -461,7 +461,8 @@ impl ShardReader for KafkaReader {
             let converted = match self.convert(&m) {
                 Ok(r) => Ok(r),
                 Err(schema) => match self.fetch_schema(&schema).await {
-                    Ok(()) => self.convert(&m).map_err(|_| self.revoked()),
+                    // Fetched means cached, found or not: a second miss cannot happen.
+                    Ok(()) => self.convert(&m).map_err(|s| SourceError::transient(format!("schema {s} is still missing after its fetch"))),
                     Err(e) => Err(e),
                 },
             };
