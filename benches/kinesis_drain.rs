@@ -7,6 +7,7 @@
 mod common;
 
 fn main() {
+    common::run_helper();
     // `cargo test --all-targets` runs this without `--bench`: a quick smoke run then.
     let n = common::args::Args::parse().count(100_000, 2_000);
     common::runtime().block_on(async {

@@ -9,6 +9,7 @@
 mod common;
 
 fn main() {
+    common::run_helper();
     // `cargo test --all-targets` runs this without `--bench`: a quick smoke run then.
     let args = common::args::Args::parse();
     let n = args.count(100_000, 2_000);

@@ -7,17 +7,23 @@
 //!     cargo bench --bench suite -- --scale 0.1      the backlogs times 0.1
 //!     cargo bench --bench suite -- --only latency,cpu,rss
 //!
+//!     cargo bench --bench suite -- --only kafka --runs 3
+//!
 //! Without `--bench` (as `cargo test --all-targets` runs it) every row runs with tiny counts:
 //! a smoke run of a few seconds plus the servers' start-up. Servers: Kafka is librdkafka's
-//! in-process mock cluster; RabbitMQ is the machine's broker on 127.0.0.1:5672 (guest/guest);
-//! SQS and Kinesis are moto (`scripts/test-deps.sh`). The function is a no-op HTTP server in
-//! this process. Latency is measured in-process; CPU and RSS are of a child `esmd run`.
+//! mock cluster in this process; RabbitMQ is the machine's broker on 127.0.0.1:5672
+//! (guest/guest); SQS and Kinesis are moto (`scripts/test-deps.sh`). The drains' function is a
+//! no-op HTTP server in a process of its own (`common/noop.rs`); the Kafka clients (esmd run,
+//! the raw pipeline, the raw consumer) are processes of their own too, 5 runs each (`--runs`).
+//! Latency is measured in-process, function included: its clock stops in the function's
+//! handler, which another process could only report later. CPU and RSS are of a child
+//! `esmd run`.
 
 mod common;
 
 use common::args::Args;
-use common::function::Function;
 use common::latency::{self, quantile};
+use common::noop::NoopFunction;
 use common::table::{print_suite, Row};
 use common::{kafka, kinesis, process, rabbitmq, sqs};
 use std::time::Duration;
@@ -41,6 +47,7 @@ fn only() -> Vec<String> {
 }
 
 fn main() {
+    common::run_helper();
     // RUST_LOG=warn shows what esmd logs (e.g. refused deletes) on stderr.
     if std::env::var("RUST_LOG").is_ok() {
         tracing_subscriber::fmt().with_writer(std::io::stderr).with_env_filter(tracing_subscriber::EnvFilter::from_default_env()).init();
@@ -52,7 +59,8 @@ fn main() {
     println!("esmd benchmark suite ({build} build, {})\n", if full { "measuring" } else { "smoke run: tiny counts" });
     let mut rows = Vec::new();
     common::runtime().block_on(async {
-        let function = Function::start(b"", false).await;
+        // The idle mappings' function: they never call it.
+        let function = NoopFunction::start("").await;
         for row in &only {
             println!("## {row}");
             match row.as_str() {
@@ -101,9 +109,10 @@ fn main() {
                 }
                 "kafka" => {
                     let n = args.scaled(1_000_000, 2_000);
-                    let drain = kafka::drain(n, &[(100, 1)]).await;
-                    drain.print();
-                    rows.push(Row::throughput(format!("Kafka (mock cluster) {n} × 1 KB, batch 100"), &drain, &kafka::esmd_row(100, 1), kafka::RAW, Some(0.70)));
+                    let partitions = args.partitions.map_or(kafka::PARTITIONS, |p| p as i32);
+                    let report = kafka::drain(n, partitions, &args.configs_or(&[(100, 1), (1000, 1), (1000, 4)]), args.runs(5)).await;
+                    report.print();
+                    rows.extend(report.goals());
                 }
                 "rabbitmq" => {
                     let n = args.scaled(100_000, 500);

@@ -4,13 +4,14 @@
 //! bytes with random partition keys to a 4-shard stream. "raw" reads every shard from
 //! TRIM_HORIZON with its own GetRecords loop (10,000 records per call, the four shards at once)
 //! and touches every record. "esmd" runs a mapping over the same stream (a fresh checkpoint
-//! store, TRIM_HORIZON) into a no-op HTTP function on 127.0.0.1 until the function has seen
-//! every record. Kinesis reads are not destructive, so every row reads the same backlog.
+//! store, TRIM_HORIZON) into the no-op HTTP function (a process of its own, `noop.rs`) on
+//! 127.0.0.1 until the function has seen every record. Kinesis reads are not destructive, so
+//! every row reads the same backlog.
 //! Clocks run from the first record received to the last (esmd: the function's first and last
 //! request). moto scans a shard from its first record on every GetRecords, so reads get
 //! slower as they go; the numbers say more about the ratio than about Kinesis.
 
-use super::function::Function;
+use super::noop::NoopFunction;
 use super::moto;
 use super::table::Drain;
 use esmd::checkpoint::embedded::EmbeddedStore;
@@ -120,7 +121,7 @@ async fn raw(client: &aws_sdk_kinesis::Client, n: usize) -> Duration {
 }
 
 async fn esmd(endpoint: &str, n: usize, batch_size: usize, lanes: usize) -> Duration {
-    let function = Function::start(b"\"eventSource\":\"aws:kinesis\"", false).await;
+    let function = NoopFunction::start("\"eventSource\":\"aws:kinesis\"").await;
     let config = serde_json::from_value(serde_json::json!({"stream_name": STREAM, "endpoint_url": endpoint})).expect("config");
     let mut options = KinesisOptions::new(config, moto::REGION, "000000000000");
     options.sdk = Some(moto::sdk_config_for(endpoint));
@@ -138,7 +139,7 @@ async fn esmd(endpoint: &str, n: usize, batch_size: usize, lanes: usize) -> Dura
     };
     let handle = tokio::spawn(StreamMapping { ctx: Arc::new(ctx), settings: Arc::new(settings), source, store }.run());
     function.wait_count(n, Duration::from_secs(600)).await;
-    let elapsed = function.span();
+    let elapsed = function.span().await;
     stop.cancel();
     let _ = handle.await;
     elapsed

@@ -47,7 +47,7 @@ impl Gaps {
 }
 
 pub async fn measure(samples: usize) -> Latencies {
-    let function = Function::start(b"", false).await;
+    let function = Function::start().await;
     let log = MemoryLog::new(MemoryLogOptions { stream_name: "idle".into(), shards: 1, ..Default::default() });
     let dir = tempfile::tempdir().expect("tempdir");
     let registry = StatusRegistry::default();

@@ -3,7 +3,8 @@
 //! can run them all in one process and print one table.
 //!
 //! Cargo does not make `benches/common/mod.rs` a bench target (only `benches/*.rs` and
-//! `benches/*/main.rs`); each bench includes it with `mod common;`.
+//! `benches/*/main.rs`); each bench includes it with `mod common;`, and calls [`run_helper`]
+//! first: a bench binary is also its own helper processes (the function, the raw Kafka clients).
 
 // Every bench uses only part of this module.
 #![allow(dead_code)]
@@ -18,8 +19,11 @@ static ALLOC: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 pub mod moto;
 
 pub mod args;
+pub mod child;
 pub mod function;
 pub mod latency;
+pub mod memory;
+pub mod noop;
 pub mod process;
 pub mod table;
 
@@ -31,6 +35,27 @@ pub mod kinesis;
 pub mod rabbitmq;
 #[cfg(feature = "sqs")]
 pub mod sqs;
+
+/// When this binary was started as one of the benches' helper processes (`--noop-function`,
+/// `--raw-consumer`, `--raw-pipeline`), runs it and exits; otherwise returns at once.
+pub fn run_helper() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let Some((flag, rest)) = args.split_first() else { return };
+    let helper = [noop::FLAG, "--raw-consumer", "--raw-pipeline"].contains(&flag.as_str());
+    // RUST_LOG=debug (with BENCH_KAFKA_DEBUG=cgrp,fetch for librdkafka's own log) shows what a
+    // helper's clients do, on the bench's stderr.
+    if helper && std::env::var("RUST_LOG").is_ok() {
+        tracing_subscriber::fmt().with_writer(std::io::stderr).with_env_filter(tracing_subscriber::EnvFilter::from_default_env()).init();
+    }
+    match flag.as_str() {
+        noop::FLAG => noop::run_child(rest),
+        #[cfg(feature = "kafka")]
+        kafka::raw_consumer::FLAG => kafka::raw_consumer::run_child(rest),
+        #[cfg(feature = "kafka")]
+        kafka::raw_pipeline::FLAG => kafka::raw_pipeline::run_child(rest),
+        _ => {}
+    }
+}
 
 /// The context every bench's mapping runs with: an HTTP invoker to the no-op function at
 /// `url` (30 s timeout, `max_concurrency` requests in flight), no destination, no filter, and

@@ -1,6 +1,6 @@
-//! Measurements of a whole `esmd run` process (the built binary, a child of the bench): the
-//! CPU it burns with idle mappings, and its resident memory with many shards. Both read
-//! `/proc/<pid>` (Linux).
+//! Measurements of a whole process from `/proc/<pid>` (Linux): CPU time and resident memory of
+//! any child, and of `esmd run` (the built binary, a child of the bench) the CPU it burns with
+//! idle mappings and its resident memory with many shards.
 
 use super::moto::{free_port, EsmdProcess};
 use std::path::Path;
@@ -34,7 +34,9 @@ pub async fn start(mappings: usize, shards: usize, function_url: &str) -> Esmd {
     esmd
 }
 
-async fn wait_ready(port: u16, pid: u32) {
+/// Waits until the esmd with admin port `port` answers `/readyz` with 200 (every mapping
+/// started); panics if process `pid` exits first or after 120 s.
+pub async fn wait_ready(port: u16, pid: u32) {
     let http = reqwest::Client::builder().no_proxy().build().expect("http client");
     let url = format!("http://127.0.0.1:{port}/readyz");
     let deadline = Instant::now() + Duration::from_secs(120);
@@ -57,22 +59,46 @@ impl Esmd {
 
     /// User + system CPU time the process has used.
     pub fn cpu_time(&self) -> Duration {
-        cpu_time_of(&format!("/proc/{}/stat", self.pid()))
+        cpu_time(self.pid())
     }
 
     /// A `/proc/<pid>/status` value in kB, e.g. "VmRSS" or "VmHWM".
     pub fn status_kb(&self, key: &str) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).expect("/proc/<pid>/status");
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(key)?.strip_prefix(':')?.trim().strip_suffix("kB")?.trim().parse().ok())
-            .unwrap_or_else(|| panic!("no {key} in /proc/<pid>/status"))
+        status_kb(self.pid(), key)
     }
+}
+
+/// User + system CPU time process `pid` has used so far (its threads included).
+pub fn cpu_time(pid: u32) -> Duration {
+    cpu_time_of(&format!("/proc/{pid}/stat"))
+}
+
+/// A `/proc/<pid>/status` value in kB, e.g. "VmRSS" or "VmHWM" (the peak resident set).
+pub fn status_kb(pid: u32, key: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_else(|e| panic!("/proc/{pid}/status: {e}"));
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(key)?.strip_prefix(':')?.trim().strip_suffix("kB")?.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {key} in /proc/{pid}/status"))
 }
 
 /// User + system CPU time this process (the bench, with everything in it) has used so far.
 pub fn own_cpu_time() -> Duration {
     cpu_time_of("/proc/self/stat")
+}
+
+/// CPU time every process on the machine has used since boot (`/proc/stat`: user, nice,
+/// system, irq, softirq, steal). Less what a run's own processes used over the run, it is the
+/// rest of the machine's load: the noise in that run.
+pub fn machine_busy() -> Duration {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let ticks: u64 = stat
+        .lines()
+        .next()
+        .and_then(|l| l.strip_prefix("cpu "))
+        .map(|l| l.split_whitespace().enumerate().filter(|(i, _)| matches!(i, 0 | 1 | 2 | 5 | 6 | 7)).filter_map(|(_, v)| v.parse::<u64>().ok()).sum())
+        .unwrap_or(0);
+    Duration::from_secs_f64(ticks as f64 / clock_ticks())
 }
 
 /// User + system CPU time from a `/proc/<pid>/stat` file.
@@ -86,15 +112,19 @@ fn cpu_time_of(path: &str) -> Duration {
     Duration::from_secs_f64(ticks as f64 / clock_ticks())
 }
 
-/// Clock ticks per second (`getconf CLK_TCK`; 100 on every Linux this runs on).
+/// Clock ticks per second (`getconf CLK_TCK`; 100 on every Linux this runs on). Asked once: the
+/// drains read CPU times around every run, and a `getconf` each time is a process start.
 fn clock_ticks() -> f64 {
-    std::process::Command::new("getconf")
-        .arg("CLK_TCK")
-        .output()
-        .ok()
-        .and_then(|o| String::from_utf8(o.stdout).ok())
-        .and_then(|s| s.trim().parse().ok())
-        .unwrap_or(100.0)
+    static TICKS: std::sync::OnceLock<f64> = std::sync::OnceLock::new();
+    *TICKS.get_or_init(|| {
+        std::process::Command::new("getconf")
+            .arg("CLK_TCK")
+            .output()
+            .ok()
+            .and_then(|o| String::from_utf8(o.stdout).ok())
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(100.0)
+    })
 }
 
 /// Share of one core (percent) that `mappings` idle mappings of one shard each use, sampled

@@ -4,11 +4,11 @@
 //! gets N persistent messages of 1 KB. "raw" consumes it with lapin (prefetch 500, the
 //! prefetch esmd uses for batch 100 × 5 batches) and acks every delivery, or acks once per
 //! 100 deliveries with `multiple`, as esmd does for a finished batch. "esmd" runs a mapping
-//! over its queue into a no-op HTTP function on 127.0.0.1 until the function has seen every
-//! message. Clocks run from the first message delivered to the last (raw: received; esmd: the
-//! function's first and last request).
+//! over its queue into the no-op HTTP function (a process of its own, `noop.rs`) on 127.0.0.1
+//! until the function has seen every message. Clocks run from the first message delivered to
+//! the last (raw: received; esmd: the function's first and last request).
 
-use super::function::Function;
+use super::noop::NoopFunction;
 use super::table::Drain;
 use esmd::engine::settings::{BatchSettings, QueueSettings};
 use esmd::status::StatusRegistry;
@@ -116,7 +116,7 @@ async fn raw(queue: &str, n: usize, ack_every: usize) -> Duration {
 }
 
 async fn esmd(queue: &str, n: usize, batch_size: usize, concurrency: usize) -> Duration {
-    let function = Function::start(b"\"redelivered\":", false).await;
+    let function = NoopFunction::start("\"redelivered\":").await;
     let config: RabbitMqSourceConfig = serde_json::from_value(serde_json::json!({"uri": URI, "queue": queue})).expect("config");
     let settings = QueueSettings {
         batch: BatchSettings { batch_size, window: Duration::ZERO, ..Default::default() },
@@ -132,7 +132,7 @@ async fn esmd(queue: &str, n: usize, batch_size: usize, concurrency: usize) -> D
     let ctx = super::mapping_ctx(queue, "rabbitmq", &function.url, 64, source.encoder(), &registry, stop.child_token());
     let handle = tokio::spawn(QueueMapping { ctx: Arc::new(ctx), settings: Arc::new(settings), source }.run());
     function.wait_count(n, Duration::from_secs(3600)).await;
-    let elapsed = function.span();
+    let elapsed = function.span().await;
     stop.cancel();
     let _ = handle.await;
     elapsed

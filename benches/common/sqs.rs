@@ -3,12 +3,12 @@
 //! Needs moto (`scripts/test-deps.sh`, or `$ESMD_MOTO_SERVER`); started on a free 127.0.0.1
 //! port. Before each row a fresh standard queue gets N messages of 256 bytes. "raw" runs loops
 //! of ReceiveMessage (10, long poll) + DeleteMessageBatch until every message is deleted;
-//! "esmd" runs a mapping over its queue (batch 100, 1 s window) into a no-op HTTP function on
-//! 127.0.0.1 until the function has seen every message and the queue is empty. Clocks run from
-//! the start of the first receive (raw) or the first function request (esmd) to the last
-//! delete (raw) or the queue being empty (esmd).
+//! "esmd" runs a mapping over its queue (batch 100, 1 s window) into the no-op HTTP function (a
+//! process of its own, `noop.rs`) on 127.0.0.1 until the function has seen every message and
+//! the queue is empty. Clocks run from the start of the first receive (raw) or the first
+//! function request (esmd) to the last delete (raw) or the queue being empty (esmd).
 
-use super::function::Function;
+use super::noop::NoopFunction;
 use super::moto::MotoServer;
 use super::table::Drain;
 use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, SendMessageBatchRequestEntry};
@@ -102,7 +102,7 @@ async fn raw(moto: &MotoServer, url: &str, n: usize, loops: usize) -> Duration {
 }
 
 async fn esmd(moto: &MotoServer, queue_url: &str, n: usize, batch_size: usize, concurrency: usize) -> Duration {
-    let function = Function::start(b"\"messageId\":", false).await;
+    let function = NoopFunction::start("\"messageId\":").await;
     let config = SqsSourceConfig { queue_url: queue_url.into(), region: None, endpoint_url: Some(moto.endpoint()) };
     let source = Arc::new(SqsSource::connect_with(SqsOptions { config, maximum_concurrency: concurrency }, &moto.sdk_config()).await.expect("source"));
     let registry = StatusRegistry::default();
@@ -116,7 +116,7 @@ async fn esmd(moto: &MotoServer, queue_url: &str, n: usize, batch_size: usize, c
     let handle = tokio::spawn(QueueMapping { ctx: Arc::new(ctx), settings: Arc::new(settings), source }.run());
     function.wait_count(n, Duration::from_secs(3600)).await;
     // Every message reached the function; the clock stops when the queue is empty (the deletes).
-    let all_seen = function.since_first();
+    let all_seen = function.since_first().await;
     let mut said = false;
     loop {
         let counts = moto.queue_counts(queue_url).await;
@@ -124,14 +124,14 @@ async fn esmd(moto: &MotoServer, queue_url: &str, n: usize, batch_size: usize, c
             break;
         }
         // A queue that stays non-empty long after the function saw everything is worth a word.
-        if !said && function.since_first() > all_seen + Duration::from_secs(10) {
+        if !said && function.since_first().await > all_seen + Duration::from_secs(10) {
             said = true;
             let status = serde_json::to_string(&registry.snapshot()).unwrap_or_default();
-            eprintln!("  (the function saw all {n} ({} received) after {:.1} s; 10 s later the queue still holds {counts:?} (visible, in flight); status: {status})", function.count(), all_seen.as_secs_f64());
+            eprintln!("  (the function saw all {n} ({} received) after {:.1} s; 10 s later the queue still holds {counts:?} (visible, in flight); status: {status})", function.count().await, all_seen.as_secs_f64());
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let elapsed = function.since_first();
+    let elapsed = function.since_first().await;
     stop.cancel();
     let _ = handle.await;
     elapsed
