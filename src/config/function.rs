@@ -118,6 +118,14 @@ impl FunctionConfig {
         }
     }
 
+    /// Invocations in flight at once.
+    pub fn max_concurrency(&self) -> usize {
+        match self {
+            FunctionConfig::Http(h) => h.max_concurrency,
+            FunctionConfig::Lambda(l) => l.max_concurrency,
+        }
+    }
+
     /// Reads a function table found at absolute path `at`.
     pub(crate) fn parse(value: Value, at: &str) -> Result<FunctionConfig, Issue> {
         let (type_name, rest) = split_tagged(value, at, None)?;

@@ -145,7 +145,7 @@ impl MappingConfig {
             bisect_batch_on_function_error: p.bisect_batch_on_function_error.unwrap_or(false),
             report_batch_item_failures: p.report_batch_item_failures(),
             tumbling_window: p.tumbling_window_in_seconds.filter(|&s| s > 0).map(|s| Duration::from_secs(s as u64)),
-            read_ahead_bytes: p.max_read_ahead_bytes.map_or(crate::engine::settings::DEFAULT_READ_AHEAD_BYTES, |n| n.max(1) as usize),
+            read_ahead_bytes: p.max_read_ahead_bytes.map_or_else(|| crate::engine::settings::default_read_ahead(self.batch_settings().batch_size, self.function.max_concurrency()), |n| n.max(1) as usize),
             ..StreamSettings::default()
         })
     }

@@ -58,9 +58,20 @@ pub struct StreamSettings {
     pub read_ahead_bytes: usize,
 }
 
-/// The default read-ahead: room for eight full-size events in flight or waiting, whatever the
-/// number of shards.
+/// The smallest default read-ahead: room for eight full-size events in flight or waiting,
+/// whatever the number of shards.
 pub const DEFAULT_READ_AHEAD_BYTES: usize = 8 * MAX_PAYLOAD_BYTES;
+
+/// The largest default read-ahead.
+const MAX_DEFAULT_READ_AHEAD_BYTES: usize = 512 << 20;
+
+/// The default read-ahead of a mapping: enough for every invocation it may have in flight to
+/// be a full batch of 2 KiB records with as many waiting behind them, so a drain of many
+/// partitions sends full batches (with 48 MiB, 256 partitions behind got 134 records each, and
+/// batches of 1,000 went out with 80); at least [`DEFAULT_READ_AHEAD_BYTES`], at most 512 MiB.
+pub fn default_read_ahead(batch_size: usize, max_concurrency: usize) -> usize {
+    (2 * max_concurrency * batch_size * 2048).clamp(DEFAULT_READ_AHEAD_BYTES, MAX_DEFAULT_READ_AHEAD_BYTES)
+}
 
 impl Default for StreamSettings {
     fn default() -> Self {

@@ -23,6 +23,10 @@ use tokio::sync::{oneshot, watch};
 /// then writes checkpoints and reads again).
 const READ_WAIT: Duration = Duration::from_millis(250);
 
+/// How long a read of a partition that is behind waits for the rest of a fetch to arrive
+/// before it returns what it has.
+const FILL_WAIT: Duration = Duration::from_millis(20);
+
 /// Records a reader converts between yields to the runtime.
 const YIELD_EVERY: usize = 256;
 
@@ -336,6 +340,11 @@ impl KafkaReader {
     /// librdkafka's cached watermarks (no request to the broker).
     fn backlog(&self) -> Option<u64> {
         let next = self.committed_or_read()?;
+        self.high_watermark().map(|high| (high - next).max(0) as u64)
+    }
+
+    /// librdkafka's cached high watermark of the partition (no request to the broker).
+    fn high_watermark(&self) -> Option<i64> {
         let (mut low, mut high) = (0i64, 0i64);
         // SAFETY: the consumer handle is alive for the call, the topic is a valid C string, and
         // librdkafka only writes the two out-parameters.
@@ -349,7 +358,14 @@ impl KafkaReader {
                 &mut high,
             )
         };
-        (err == rdkafka::bindings::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR && high >= 0).then(|| (high - next).max(0) as u64)
+        (err == rdkafka::bindings::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR && high >= 0).then_some(high)
+    }
+
+    /// Whether the partition holds records after `got`'s last that librdkafka has not handed
+    /// over yet (they are being fetched).
+    fn more_behind(&self, got: &[Record]) -> bool {
+        let next = got.last().and_then(|r| offset_of(&r.position)).map(|o| o + 1);
+        matches!((next, self.high_watermark()), (Some(next), Some(high)) if high > next)
     }
 
     /// AWS's OffsetLag counts from the committed offset.
@@ -490,6 +506,7 @@ impl ShardReader for KafkaReader {
             None
         };
         let mut next = first.map(Ok);
+        let fill_until = tokio::time::Instant::now() + FILL_WAIT;
         loop {
             // Converting thousands of records is a long stretch without an await: let the
             // other partitions' readers and the lanes run in between.
@@ -500,6 +517,16 @@ impl ShardReader for KafkaReader {
                 Some(m) => m,
                 None if got.len() < max_records && error.is_none() && self.pending.is_none() => match queue.recv().now_or_never() {
                     Some(m) => m,
+                    // A partition behind hands over what one fetch brought; the rest is on its
+                    // way. Waiting for it a moment fills the read (and so the batches) as a
+                    // drain of a backlog should, instead of invoking with a fetch's tail.
+                    None if self.more_behind(&got) => {
+                        let left = fill_until.saturating_duration_since(tokio::time::Instant::now());
+                        match tokio::time::timeout(left, queue.recv()).await {
+                            Ok(m) => m,
+                            Err(_) => break,
+                        }
+                    }
                     None => break,
                 },
                 None => break,
