@@ -136,7 +136,6 @@ async fn invoker(cfg: &Config, m: &MappingConfig) -> Result<Arc<dyn Invoker>, Ap
     }
 }
 
-/// Opens the mapping's source through its connector.
 /// The mapping's metrics as the source's counters. The metrics are labelled with the source's
 /// kind, known once the source is open, so they are bound after `open`; nothing is counted
 /// before the first read.
@@ -151,6 +150,7 @@ impl esmd_api::SourceCounters for LateCounters {
     }
 }
 
+/// Opens the mapping's source through its connector.
 async fn source(cfg: &Config, m: &MappingConfig, counters: Arc<LateCounters>) -> Result<OpenedSource, AppError> {
     let (starting_position, batch_size, maximum_concurrency) = match m.family() {
         esmd_api::profile::Family::Stream => {

@@ -47,7 +47,8 @@ pub struct MappingParams {
     /// lane and retry counted). Default: no limit.
     pub max_invocations_per_second: Option<f64>,
     /// esmd, streams: bytes of records read and not yet finished, across all the mapping's
-    /// shards. Default 48 MiB (eight full-size events).
+    /// shards. Default: `engine::settings::default_read_ahead` of the batch size and the
+    /// function's concurrency.
     pub max_read_ahead_bytes: Option<i64>,
 }
 
