@@ -2,47 +2,9 @@
 //! window (counted from the batch's first record) runs out.
 
 use super::settings::BatchSettings;
-use std::collections::VecDeque;
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
-
-/// A lane's inbox. The poll loop sends each read's records for a lane as one chunk: a lane
-/// with a zero window then sees the whole read at once, instead of racing the loop record by
-/// record and invoking with the few that had arrived (a drain of 1,000-record batches sent
-/// 25 records per request on average).
-pub struct Inbox<T> {
-    rx: mpsc::Receiver<Vec<T>>,
-    buf: VecDeque<T>,
-}
-
-impl<T> Inbox<T> {
-    pub fn new(rx: mpsc::Receiver<Vec<T>>) -> Self {
-        Inbox { rx, buf: VecDeque::new() }
-    }
-
-    /// The next item, waiting for a chunk when none is left. Cancellation safe: the only
-    /// await is the channel's own `recv`.
-    pub async fn recv(&mut self) -> Option<T> {
-        loop {
-            if let Some(item) = self.buf.pop_front() {
-                return Some(item);
-            }
-            let chunk = self.rx.recv().await?;
-            self.buf.extend(chunk);
-        }
-    }
-
-    pub fn try_recv(&mut self) -> Result<T, mpsc::error::TryRecvError> {
-        loop {
-            if let Some(item) = self.buf.pop_front() {
-                return Ok(item);
-            }
-            let chunk = self.rx.try_recv()?;
-            self.buf.extend(chunk);
-        }
-    }
-}
 
 /// Something that takes room in an event.
 pub trait EventSized {
@@ -142,7 +104,7 @@ pub enum Closed {
 /// previous batch; it becomes this batch's first. Items that can never fit are handed to
 /// `oversized`. Returns with an empty batcher only when the channel is closed.
 pub async fn gather<T: EventSized>(
-    rx: &mut Inbox<T>,
+    rx: &mut mpsc::Receiver<T>,
     batcher: &mut Batcher<T>,
     carry: &mut Option<T>,
     oversized: &mut Vec<T>,
@@ -153,7 +115,7 @@ pub async fn gather<T: EventSized>(
 /// [`gather`], and the batch also closes before an item for which `splits(first, item)` is
 /// true (tumbling windows: a record of another window starts the next batch).
 pub async fn gather_split<T: EventSized>(
-    rx: &mut Inbox<T>,
+    rx: &mut mpsc::Receiver<T>,
     batcher: &mut Batcher<T>,
     carry: &mut Option<T>,
     oversized: &mut Vec<T>,
@@ -256,18 +218,17 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn window_starts_at_first_record() {
-        let (tx, rx) = mpsc::channel(10);
-        let mut rx = Inbox::new(rx);
+        let (tx, mut rx) = mpsc::channel(10);
         let mut b = Batcher::new(limits(10, 1000, 1 << 20), 0);
         let (mut carry, mut over) = (None, Vec::new());
         let producer = tokio::spawn(async move {
             // Idle for 5 s before the first record: the window must not have started yet.
             tokio::time::sleep(Duration::from_secs(5)).await;
-            tx.send(vec![Item(1)]).await.unwrap();
+            tx.send(Item(1)).await.unwrap();
             tokio::time::sleep(Duration::from_millis(600)).await;
-            tx.send(vec![Item(1)]).await.unwrap();
+            tx.send(Item(1)).await.unwrap();
             tokio::time::sleep(Duration::from_millis(600)).await;
-            tx.send(vec![Item(1)]).await.unwrap();
+            tx.send(Item(1)).await.unwrap();
             tx
         });
         let start = Instant::now();
@@ -280,10 +241,9 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn zero_window_sends_what_is_there() {
-        let (tx, rx) = mpsc::channel(10);
-        let mut rx = Inbox::new(rx);
+        let (tx, mut rx) = mpsc::channel(10);
         for _ in 0..4 {
-            tx.send(vec![Item(1)]).await.unwrap();
+            tx.send(Item(1)).await.unwrap();
         }
         let mut b = Batcher::new(limits(3, 0, 1 << 20), 0);
         let (mut carry, mut over) = (None, Vec::new());
@@ -297,10 +257,9 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn split_starts_the_next_batch() {
-        let (tx, rx) = mpsc::channel(10);
-        let mut rx = Inbox::new(rx);
+        let (tx, mut rx) = mpsc::channel(10);
         for n in [1, 1, 2, 2, 2] {
-            tx.send(vec![Item(n)]).await.unwrap();
+            tx.send(Item(n)).await.unwrap();
         }
         drop(tx);
         let mut b = Batcher::new(limits(100, 1000, 1 << 20), 0);
@@ -314,10 +273,9 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn overflow_carries_to_next_batch() {
-        let (tx, rx) = mpsc::channel(10);
-        let mut rx = Inbox::new(rx);
+        let (tx, mut rx) = mpsc::channel(10);
         for n in [40, 40, 40] {
-            tx.send(vec![Item(n)]).await.unwrap();
+            tx.send(Item(n)).await.unwrap();
         }
         drop(tx);
         let mut b = Batcher::new(limits(100, 0, 100), 10);

@@ -7,7 +7,7 @@
 //! attaches its state to the records it finished, so the checkpoint carries the state that
 //! holds at the watermark.
 
-use super::batcher::{gather_split, Batcher, EventSized, Inbox};
+use super::batcher::{gather_split, Batcher, EventSized};
 use super::call::{backoff, pause};
 use super::context::MappingCtx;
 use super::give_up::give_up;
@@ -42,10 +42,6 @@ pub enum ShardError {
     #[error("shard {shard}: {message}")]
     Fatal { shard: ShardId, message: String },
 }
-
-/// Chunks (one per read) a lane's inbox holds before the poll loop waits; the read-ahead
-/// budget bounds their bytes.
-const LANE_CHUNKS: usize = 4;
 
 struct Tracked {
     seq: u64,
@@ -159,12 +155,13 @@ impl ShardWorker {
         let windowed = self.settings.tumbling_window.is_some();
         let n = if windowed { 1 } else { self.settings.parallelization_factor.max(1) };
         let mut restored = if windowed { saved.state.as_ref().and_then(OpenWindow::from_checkpoint) } else { None };
+        let capacity = self.settings.batch.batch_size.clamp(16, 10_000) * 2;
         let mut lanes = JoinSet::new();
         let mut senders = Vec::with_capacity(n);
         for _ in 0..n {
-            let (tx, rx) = mpsc::channel::<Vec<Tracked>>(LANE_CHUNKS);
+            let (tx, rx) = mpsc::channel::<Tracked>(capacity);
             senders.push(tx);
-            lanes.spawn(lane(ctx.clone(), self.settings.clone(), shard.clone(), Inbox::new(rx), progress.clone(), status.clone(), restored.take()));
+            lanes.spawn(lane(ctx.clone(), self.settings.clone(), shard.clone(), rx, progress.clone(), status.clone(), restored.take()));
         }
 
         let mut saved_position = Saved { position: saved.position.clone(), state_version: 0 };
@@ -240,8 +237,6 @@ impl ShardWorker {
             }
             let mut filtered = Vec::new();
             let mut invalid = Vec::new();
-            // Each lane's records of this read, handed over as one chunk.
-            let mut staged: Vec<Vec<Tracked>> = (0..n).map(|_| Vec::new()).collect();
             let last_arrival = batch.records.last().map(|r| r.arrival_ms);
             for record in batch.records {
                 let seq = progress.lock().register(record.position.clone());
@@ -254,23 +249,38 @@ impl ShardWorker {
                     filtered.push(seq);
                     continue;
                 }
-                // Room first. With the budget spent, what this read staged goes to the lanes
-                // and the shard waits for batches (its own or other shards') to finish,
-                // writing checkpoints meanwhile.
+                // Room first: with the budget spent, this shard waits for batches (its own or
+                // other shards') to finish, writing checkpoints meanwhile.
                 let size = record.event_size();
                 let room = match self.read_ahead.try_reserve(size) {
                     Some(room) => room,
-                    None => {
-                        for (tx, chunk) in senders.iter().zip(staged.iter_mut()) {
-                            if !chunk.is_empty() && !self.hand_over(tx, std::mem::take(chunk), &mut *reader, &progress, &mut saved_position, status).await {
-                                break 'poll;
+                    None => loop {
+                        tokio::select! {
+                            room = self.read_ahead.reserve(size) => match room {
+                                Some(room) => break room,
+                                None => break 'poll,
+                            },
+                            _ = progress.moved.notified() => {
+                                self.checkpoint(&mut *reader, &progress, &mut saved_position, status).await;
                             }
+                            _ = ctx.shutdown.cancelled() => break 'poll,
                         }
-                        loop {
+                    },
+                };
+                let tx = &senders[lane_of(&record.partition_key, n)];
+                let mut item = Some(Tracked { seq, record, _room: room });
+                // Wait for room in the lane, writing checkpoints while we wait so a slow lane
+                // does not hold back what the others finished.
+                while let Some(it) = item.take() {
+                    match tx.try_send(it) {
+                        Ok(()) => {}
+                        Err(mpsc::error::TrySendError::Closed(_)) => break 'poll,
+                        Err(mpsc::error::TrySendError::Full(it)) => {
+                            item = Some(it);
                             tokio::select! {
-                                room = self.read_ahead.reserve(size) => match room {
-                                    Some(room) => break room,
-                                    None => break 'poll,
+                                permit = tx.reserve() => match permit {
+                                    Ok(p) => { if let Some(it) = item.take() { p.send(it) } }
+                                    Err(_) => break 'poll,
                                 },
                                 _ = progress.moved.notified() => {
                                     self.checkpoint(&mut *reader, &progress, &mut saved_position, status).await;
@@ -279,12 +289,6 @@ impl ShardWorker {
                             }
                         }
                     }
-                };
-                staged[lane_of(&record.partition_key, n)].push(Tracked { seq, record, _room: room });
-            }
-            for (tx, chunk) in senders.iter().zip(staged.iter_mut()) {
-                if !chunk.is_empty() && !self.hand_over(tx, std::mem::take(chunk), &mut *reader, &progress, &mut saved_position, status).await {
-                    break 'poll;
                 }
             }
             if !filtered.is_empty() {
@@ -430,31 +434,6 @@ impl ShardWorker {
     /// Writes the watermark (and the window state at it) if it moved: store first (what a
     /// restart resumes from), then the source's own cursor (Kafka consumer group). Sources that
     /// keep their own positions skip the store.
-    /// Hands a lane its chunk, waiting for room in its inbox and writing checkpoints while it
-    /// waits, so a slow lane does not hold back what the others finished. `false`: the mapping
-    /// is stopping.
-    async fn hand_over(&self, tx: &mpsc::Sender<Vec<Tracked>>, chunk: Vec<Tracked>, reader: &mut dyn ShardReader, progress: &Progress, saved: &mut Saved, status: &ShardHandle) -> bool {
-        let mut chunk = Some(chunk);
-        while let Some(c) = chunk.take() {
-            match tx.try_send(c) {
-                Ok(()) => {}
-                Err(mpsc::error::TrySendError::Closed(_)) => return false,
-                Err(mpsc::error::TrySendError::Full(c)) => {
-                    chunk = Some(c);
-                    tokio::select! {
-                        permit = tx.reserve() => match permit {
-                            Ok(p) => { if let Some(c) = chunk.take() { p.send(c) } }
-                            Err(_) => return false,
-                        },
-                        _ = progress.moved.notified() => self.checkpoint(reader, progress, saved, status).await,
-                        _ = self.ctx.shutdown.cancelled() => return false,
-                    }
-                }
-            }
-        }
-        true
-    }
-
     async fn checkpoint(&self, reader: &mut dyn ShardReader, progress: &Progress, saved: &mut Saved, status: &ShardHandle) {
         let (low, state, state_version, pending, finished) = {
             let w = progress.lock();
@@ -529,7 +508,7 @@ async fn lane(
     ctx: Arc<MappingCtx>,
     settings: Arc<StreamSettings>,
     shard: ShardId,
-    mut rx: Inbox<Tracked>,
+    mut rx: mpsc::Receiver<Tracked>,
     progress: Arc<Progress>,
     status: ShardHandle,
     restored: Option<OpenWindow>,
