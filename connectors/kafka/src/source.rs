@@ -440,7 +440,7 @@ impl KafkaReader {
 /// What the event carries of one decoded (or undecodable) key or value.
 fn part(outcome: &Option<Outcome>) -> Part<'_> {
     match outcome {
-        Some(Outcome::Decoded(d)) => Part { replaced: Some(&d.event_bytes), json: Some(&d.json), meta: Some(&d.meta) },
+        Some(Outcome::Decoded(d)) => Part { replaced: Some(d.event_bytes()), json: Some(&d.json), meta: Some(&d.meta) },
         // As read, with the schema id where the header named one.
         Some(Outcome::Invalid(_, meta)) => Part { replaced: None, json: None, meta: meta.as_ref() },
         Some(Outcome::Missing(_)) | None => Part::default(),

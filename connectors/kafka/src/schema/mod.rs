@@ -48,12 +48,19 @@ pub struct SchemaMeta {
 /// A key or value decoded with its schema.
 #[derive(Debug, PartialEq)]
 pub struct DecodedField {
-    /// What the event carries (base64-encoded): the JSON, or the source bytes after the schema
-    /// id (for Protobuf still led by the message index, as AWS hands them on).
-    pub event_bytes: Vec<u8>,
+    /// `SOURCE`: the bytes after the schema id (for Protobuf still led by the message index, as
+    /// AWS hands them on). `None` with `JSON`, where the event carries `json` itself.
+    pub source: Option<Vec<u8>>,
     /// The JSON form, for filters.
     pub json: Vec<u8>,
     pub meta: SchemaMeta,
+}
+
+impl DecodedField {
+    /// What the event carries (base64-encoded).
+    pub fn event_bytes(&self) -> &[u8] {
+        self.source.as_deref().unwrap_or(&self.json)
+    }
 }
 
 #[derive(Debug, PartialEq)]
@@ -93,11 +100,10 @@ impl SchemaDecoder {
                 (Framing::Glue, Arc::new(glue::Glue::new(&arn, region, config.endpoint_url.clone())))
             }
         };
-        Ok(Self::with_registry(config, framing == Framing::Glue, registry, counters))
+        Ok(Self::with_registry(config, framing, registry, counters))
     }
 
-    fn with_registry(config: &SchemaRegistryConfig, glue: bool, registry: Arc<dyn Registry>, counters: Arc<dyn SourceCounters>) -> SchemaDecoder {
-        let framing = if glue { Framing::Glue } else { Framing::Confluent };
+    fn with_registry(config: &SchemaRegistryConfig, framing: Framing, registry: Arc<dyn Registry>, counters: Arc<dyn SourceCounters>) -> SchemaDecoder {
         SchemaDecoder { config: config.clone(), framing, registry, cache: Mutex::new(HashMap::new()), counters, hits: AtomicU64::new(0), failures: AtomicU64::new(0) }
     }
 
@@ -150,11 +156,11 @@ impl SchemaDecoder {
         };
         match schema.decode(body, selection) {
             Ok(json) => {
-                let event_bytes = match self.config.event_record_format {
-                    EventRecordFormat::Json => json.clone(),
-                    EventRecordFormat::Source => body.to_vec(),
+                let source = match self.config.event_record_format {
+                    EventRecordFormat::Json => None,
+                    EventRecordFormat::Source => Some(body.to_vec()),
                 };
-                Outcome::Decoded(DecodedField { event_bytes, json, meta })
+                Outcome::Decoded(DecodedField { source, json, meta })
             }
             Err(e) => self.invalid(InvalidReason::DeserializationError, format!("schema {} ({}): {e}", framed.schema, schema.format), Some(meta)),
         }
@@ -265,7 +271,7 @@ mod tests {
         let config: SchemaRegistryConfig = serde_json::from_value(serde_json::json!({"uri": "http://127.0.0.1:1", "validate": ["VALUE"], "event_record_format": format})).unwrap();
         let counts = Arc::new(Counts::default());
         let table = Arc::new(Table { down: Default::default() });
-        (SchemaDecoder::with_registry(&config, false, table.clone(), counts.clone()), counts, table)
+        (SchemaDecoder::with_registry(&config, Framing::Confluent, table.clone(), counts.clone()), counts, table)
     }
 
     #[tokio::test]
@@ -282,7 +288,7 @@ mod tests {
             let decoded = Some(d.decode(record));
             d.count(&[&decoded, &None]);
             let Some(Outcome::Decoded(f)) = decoded else { panic!("decoded") };
-            assert_eq!((f.event_bytes.as_slice(), f.json.as_slice()), (&b"{\"n\":1}"[..], &b"{\"n\":1}"[..]));
+            assert_eq!((f.event_bytes(), f.json.as_slice()), (&b"{\"n\":1}"[..], &b"{\"n\":1}"[..]));
             assert_eq!(f.meta, SchemaMeta { format: Some(DataFormat::Json), id: "1".into() });
         }
         assert_eq!(counts.get(), [2, 1, 0, 0], "per-record counts wait for the read's report");
@@ -320,6 +326,6 @@ mod tests {
         assert_eq!(counts.get()[3], 4);
         // SOURCE: the bytes after the schema id.
         let Outcome::Decoded(f) = d.decode(b"\0\0\0\0\x01{\"n\": 2}") else { panic!("decoded") };
-        assert_eq!((f.event_bytes.as_slice(), f.json.as_slice()), (&b"{\"n\": 2}"[..], &b"{\"n\": 2}"[..]));
+        assert_eq!((f.event_bytes(), f.json.as_slice()), (&b"{\"n\": 2}"[..], &b"{\"n\": 2}"[..]));
     }
 }
