@@ -3,7 +3,7 @@
 
 use super::settings::BatchSettings;
 use std::time::Duration;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
 /// Something that takes room in an event.
@@ -94,7 +94,7 @@ impl<T: EventSized> Batcher<T> {
 pub enum Closed {
     Size,
     Window,
-    /// The channel ran dry and the window is zero: send what there is.
+    /// The channel ran dry, the window is zero and no more is on its way: send what there is.
     Drained,
     /// The sender is gone: no more items will come.
     Disconnected,
@@ -109,16 +109,23 @@ pub async fn gather<T: EventSized>(
     carry: &mut Option<T>,
     oversized: &mut Vec<T>,
 ) -> Closed {
-    gather_split(rx, batcher, carry, oversized, |_, _| false).await
+    gather_split(rx, batcher, carry, oversized, None, |_, _| false).await
 }
 
 /// [`gather`], and the batch also closes before an item for which `splits(first, item)` is
 /// true (tumbling windows: a record of another window starts the next batch).
+///
+/// `coming` is the sender's word that more items are on their way at once (a read being
+/// handed over, or the next read of a shard that is behind). With a zero window an empty
+/// channel then does not close the batch: it waits for the items or for the word to turn
+/// false. Without it, a lane woken by a read's first record would invoke with the few records
+/// that had reached it while the rest of the read was still being handed over.
 pub async fn gather_split<T: EventSized>(
     rx: &mut mpsc::Receiver<T>,
     batcher: &mut Batcher<T>,
     carry: &mut Option<T>,
     oversized: &mut Vec<T>,
+    mut coming: Option<&mut watch::Receiver<bool>>,
     splits: impl Fn(&T, &T) -> bool,
 ) -> Closed {
     let window = batcher.window();
@@ -132,7 +139,18 @@ pub async fn gather_split<T: EventSized>(
         } else if window.is_zero() {
             match rx.try_recv() {
                 Ok(item) => Some(item),
-                Err(mpsc::error::TryRecvError::Empty) => return Closed::Drained,
+                Err(mpsc::error::TryRecvError::Empty) => match coming.as_deref_mut() {
+                    Some(more) if *more.borrow() => {
+                        tokio::select! {
+                            biased;
+                            item = rx.recv() => item,
+                            // Look at the channel once more: items sent before the word
+                            // turned are this batch's.
+                            done = more.wait_for(|m| !*m) => if done.is_ok() { continue } else { return Closed::Drained },
+                        }
+                    }
+                    _ => return Closed::Drained,
+                },
                 Err(mpsc::error::TryRecvError::Disconnected) => return Closed::Disconnected,
             }
         } else {
@@ -256,6 +274,43 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn zero_window_waits_while_more_is_coming() {
+        let (tx, mut rx) = mpsc::channel(10);
+        let (coming_tx, mut coming) = watch::channel(true);
+        tx.send(Item(1)).await.unwrap();
+        let mut b = Batcher::new(limits(5, 0, 1 << 20), 0);
+        let (mut carry, mut over) = (None, Vec::new());
+        let sender = tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(30)).await;
+            tx.send(Item(1)).await.unwrap();
+            tokio::time::sleep(Duration::from_millis(30)).await;
+            tx.send(Item(1)).await.unwrap();
+            // Sent before the word turns: still this batch's.
+            coming_tx.send_replace(false);
+            (tx, coming_tx)
+        });
+        let start = Instant::now();
+        let closed = gather_split(&mut rx, &mut b, &mut carry, &mut over, Some(&mut coming), |_, _| false).await;
+        assert_eq!(closed, Closed::Drained);
+        assert_eq!(start.elapsed(), Duration::from_millis(60));
+        assert_eq!(b.take().len(), 3);
+        let (tx, coming_tx) = sender.await.unwrap();
+        // With nothing coming, a zero window sends at once what is there.
+        tx.send(Item(1)).await.unwrap();
+        let closed = gather_split(&mut rx, &mut b, &mut carry, &mut over, Some(&mut coming), |_, _| false).await;
+        assert_eq!(closed, Closed::Drained);
+        assert_eq!(b.take().len(), 1);
+        // Coming again, and the batch fills: it closes on size without waiting for the word.
+        coming_tx.send_replace(true);
+        for _ in 0..5 {
+            tx.send(Item(1)).await.unwrap();
+        }
+        let closed = gather_split(&mut rx, &mut b, &mut carry, &mut over, Some(&mut coming), |_, _| false).await;
+        assert_eq!(closed, Closed::Size);
+        assert_eq!(b.take().len(), 5);
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn split_starts_the_next_batch() {
         let (tx, mut rx) = mpsc::channel(10);
         for n in [1, 1, 2, 2, 2] {
@@ -265,9 +320,9 @@ mod tests {
         let mut b = Batcher::new(limits(100, 1000, 1 << 20), 0);
         let (mut carry, mut over) = (None, Vec::new());
         let different = |a: &Item, b: &Item| a.0 != b.0;
-        assert_eq!(gather_split(&mut rx, &mut b, &mut carry, &mut over, different).await, Closed::Size);
+        assert_eq!(gather_split(&mut rx, &mut b, &mut carry, &mut over, None, different).await, Closed::Size);
         assert_eq!(b.take(), vec![Item(1), Item(1)]);
-        assert_eq!(gather_split(&mut rx, &mut b, &mut carry, &mut over, different).await, Closed::Disconnected);
+        assert_eq!(gather_split(&mut rx, &mut b, &mut carry, &mut over, None, different).await, Closed::Disconnected);
         assert_eq!(b.take(), vec![Item(2), Item(2), Item(2)]);
     }
 

@@ -25,7 +25,7 @@ use serde_json::Value;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
-use tokio::sync::{mpsc, Notify};
+use tokio::sync::{mpsc, watch, Notify};
 use tokio::task::JoinSet;
 
 /// How a shard worker ended.
@@ -48,7 +48,7 @@ struct Tracked {
     record: Record,
     /// The record's room in the mapping's read-ahead budget, given back when it is dropped:
     /// once its batch is done with.
-    _room: Held,
+    room: Held,
 }
 
 impl EventSized for Tracked {
@@ -67,6 +67,13 @@ struct Progress {
     read_through_ms: AtomicI64,
     /// The shard was read to its end: lanes close their windows when their channel closes.
     ended: AtomicBool,
+    /// More records reach the lanes at once: a read is being handed over, or the shard is
+    /// behind and the next read follows. A zero-window lane keeps its batch open meanwhile
+    /// (see [`gather_split`]), so batches are what the backlog allows, not what had reached a
+    /// lane when it woke. Turned off when the poll loop waits for anything but a read: an idle
+    /// shard, a backoff, or room (in the budget or a lane) that has not come within
+    /// [`HOLD_WHILE_WAITING`], so no lane holds for long a batch that could free that room.
+    coming: watch::Sender<bool>,
 }
 
 impl Progress {
@@ -76,7 +83,14 @@ impl Progress {
             moved: Notify::new(),
             read_through_ms: AtomicI64::new(i64::MIN),
             ended: AtomicBool::new(false),
+            coming: watch::Sender::new(false),
         }
+    }
+    fn set_coming(&self, more: bool) {
+        self.coming.send_if_modified(|m| std::mem::replace(m, more) != more);
+    }
+    fn is_coming(&self) -> bool {
+        *self.coming.borrow()
     }
     /// See [`Watermark::attach`]. Attach before finishing the records it follows, so the
     /// checkpoint never pairs a state with a watermark short of what the state counts.
@@ -184,6 +198,7 @@ impl ShardWorker {
                     b
                 }
                 Err(e) if e.kind == ErrorKind::Revoked => {
+                    progress.set_coming(false);
                     tracing::info!(mapping = %ctx.name, shard = %shard, "shard handed to another consumer; stopping");
                     // Only the batches in flight finish; records waiting in lanes are the new
                     // owner's (it reads them again from the committed offset).
@@ -191,6 +206,7 @@ impl ShardWorker {
                     break 'poll;
                 }
                 Err(e) => {
+                    progress.set_coming(false);
                     ctx.metrics.polling_error();
                     status.update(|s| s.last_error = Some(e.to_string()));
                     tracing::warn!(mapping = %ctx.name, shard = %shard, error = %e, "read failed");
@@ -229,6 +245,7 @@ impl ShardWorker {
             };
             let count = batch.records.len();
             if count > 0 {
+                progress.set_coming(true);
                 reported_idle = false;
                 ctx.metrics.polled(count as u64);
             }
@@ -254,34 +271,47 @@ impl ShardWorker {
                 let size = record.event_size();
                 let room = match self.read_ahead.try_reserve(size) {
                     Some(room) => room,
-                    None => loop {
-                        tokio::select! {
-                            room = self.read_ahead.reserve(size) => match room {
-                                Some(room) => break room,
-                                None => break 'poll,
-                            },
-                            _ = progress.moved.notified() => {
-                                self.checkpoint(&mut *reader, &progress, &mut saved_position, status).await;
+                    None => {
+                        let flush_at = tokio::time::Instant::now() + HOLD_WHILE_WAITING;
+                        loop {
+                            tokio::select! {
+                                room = self.read_ahead.reserve(size) => match room {
+                                    Some(room) => {
+                                        progress.set_coming(true);
+                                        break room
+                                    }
+                                    None => break 'poll,
+                                },
+                                _ = tokio::time::sleep_until(flush_at), if progress.is_coming() => progress.set_coming(false),
+                                _ = progress.moved.notified() => {
+                                    self.checkpoint(&mut *reader, &progress, &mut saved_position, status).await;
+                                }
+                                _ = ctx.shutdown.cancelled() => break 'poll,
                             }
-                            _ = ctx.shutdown.cancelled() => break 'poll,
                         }
-                    },
+                    }
                 };
                 let tx = &senders[lane_of(&record.partition_key, n)];
-                let mut item = Some(Tracked { seq, record, _room: room });
+                let mut item = Some(Tracked { seq, record, room });
                 // Wait for room in the lane, writing checkpoints while we wait so a slow lane
                 // does not hold back what the others finished.
+                let mut flush_at = None;
                 while let Some(it) = item.take() {
                     match tx.try_send(it) {
                         Ok(()) => {}
                         Err(mpsc::error::TrySendError::Closed(_)) => break 'poll,
                         Err(mpsc::error::TrySendError::Full(it)) => {
                             item = Some(it);
+                            let flush_at = *flush_at.get_or_insert_with(|| tokio::time::Instant::now() + HOLD_WHILE_WAITING);
                             tokio::select! {
                                 permit = tx.reserve() => match permit {
-                                    Ok(p) => { if let Some(it) = item.take() { p.send(it) } }
+                                    Ok(p) => {
+                                        progress.set_coming(true);
+                                        if let Some(it) = item.take() { p.send(it) }
+                                    }
                                     Err(_) => break 'poll,
                                 },
+                                _ = tokio::time::sleep_until(flush_at), if progress.is_coming() => progress.set_coming(false),
                                 _ = progress.moved.notified() => {
                                     self.checkpoint(&mut *reader, &progress, &mut saved_position, status).await;
                                 }
@@ -295,6 +325,10 @@ impl ShardWorker {
                 ctx.metrics.filtered_out(filtered.len() as u64);
                 progress.finish(filtered);
             }
+            // The lanes have the whole read. They wait for the next one only if it follows at
+            // once: the shard is behind, and no destination call comes first.
+            let behind = batch.backlog.is_some_and(|b| b > 0) || batch.behind_ms.is_some_and(|b| b > 0);
+            progress.set_coming(count > 0 && behind && invalid.is_empty() && !batch.end_of_shard);
             // Records the source could not make readable: invoking cannot help them, so they go
             // to the destination one by one (each with its own reason) and the shard goes on.
             for (seq, record) in invalid {
@@ -350,6 +384,7 @@ impl ShardWorker {
         }
 
         // Drain: lanes finish what they hold (or, on shutdown, the batch in flight).
+        progress.set_coming(false);
         progress.ended.store(end_of_shard, Ordering::Release);
         drop(senders);
         loop {
@@ -490,6 +525,13 @@ impl ShardWorker {
     }
 }
 
+/// How long the lanes keep their batches open while the poll loop waits for room. In a drain
+/// the mapping-wide budget is spent most of the time and comes back as other batches finish,
+/// within milliseconds; flushing at once made every wait cut the lanes' batches short (twice
+/// the requests at batch size 100). Waiting longer means the room is held by batches that are
+/// waiting themselves, and only sending them frees it.
+const HOLD_WHILE_WAITING: Duration = Duration::from_millis(50);
+
 /// What the checkpoint store last received.
 struct Saved {
     position: Option<Position>,
@@ -519,6 +561,7 @@ async fn lane(
         envelope += window::reserved_bytes(shard.as_str(), ctx.encoder.event_source_arn());
     }
     let mut batcher = Batcher::new(settings.batch.clone(), envelope);
+    let mut coming = progress.coming.subscribe();
     let mut carry = None;
     let mut oversized = Vec::new();
     let mut open = restored;
@@ -545,7 +588,7 @@ async fn lane(
         let idle = batcher.is_empty() && carry.is_none();
         let check_at = next_check.unwrap_or_else(tokio::time::Instant::now);
         let closed = tokio::select! {
-            c = gather_split(&mut rx, &mut batcher, &mut carry, &mut oversized, splits) => Some(c),
+            c = gather_split(&mut rx, &mut batcher, &mut carry, &mut oversized, Some(&mut coming), splits) => Some(c),
             _ = tokio::time::sleep_until(check_at), if idle && next_check.is_some() => None,
             _ = ctx.shutdown.cancelled() => return,
         };
@@ -599,7 +642,18 @@ async fn lane(
                     open = Some(w);
                 }
             }
-            let records: Vec<Record> = items.iter().map(|t| t.record.clone()).collect();
+            // The records move out of their items: the invoker borrows them for the whole batch,
+            // and the items' room goes back when the batch is done (at the end of this block).
+            let mut seqs = Vec::with_capacity(items.len());
+            let mut rooms = Vec::with_capacity(items.len());
+            let records: Vec<Record> = items
+                .into_iter()
+                .map(|t| {
+                    seqs.push(t.seq);
+                    rooms.push(t.room);
+                    t.record
+                })
+                .collect();
             status.update(|s| {
                 s.in_flight_batches += 1;
                 if let Some(last) = records.last() {
@@ -608,11 +662,11 @@ async fn lane(
             });
             ctx.status.add_in_flight(1);
             let result = run_batch(&ctx, &settings, &shard, &records, open.as_mut(), |range, w| {
-                let seqs = &items[range];
-                if let (Some(w), Some(last)) = (w, seqs.last()) {
-                    progress.attach(Some(last.seq), Some(w.to_checkpoint()));
+                let seqs = &seqs[range];
+                if let (Some(w), Some(&last)) = (w, seqs.last()) {
+                    progress.attach(Some(last), Some(w.to_checkpoint()));
                 }
-                progress.finish(seqs.iter().map(|t| t.seq));
+                progress.finish(seqs.iter().copied());
             })
             .await;
             ctx.status.add_in_flight(-1);
@@ -620,7 +674,8 @@ async fn lane(
             if result.is_err() {
                 return;
             }
-            last_seq = last_seq.max(items.last().map(|t| t.seq));
+            last_seq = last_seq.max(seqs.last().copied());
+            drop(rooms);
             if open.as_ref().is_some_and(|w| w.terminated_early)
                 && close_window(&ctx, &settings, &shard, &progress, &mut open, last_seq, true).await.is_err()
             {

@@ -52,8 +52,11 @@ impl Kind {
     /// delivered again.
     pub fn in_flight_bound(self) -> u64 {
         match self {
-            // batch 100 × parallelization 4 × 4 partitions, and the read-ahead behind it.
-            Kind::Kafka => 100 * 4 * 4 * 3,
+            // Per partition (4): each of the 4 lanes holds the batch in flight (100) and its
+            // channel (two batches), and the poll loop holds the read in hand (batch × lanes).
+            // Lanes now keep zero-window batches open while the next read follows, so they run
+            // fuller on average (SIGSTOP: 4,225 of 6,400, 2026-12-03), never past this.
+            Kind::Kafka => 4 * (4 * 100 * 3 + 100 * 4),
             // prefetch: batch × (concurrency + 1).
             Kind::RabbitMq => 100 * 2,
             // batch 10 × pollers.
