@@ -219,12 +219,7 @@ fn b64_len(bytes: Option<&[u8]>) -> usize {
 
 /// Appends the padded base64 of `bytes`, encoded in place (no intermediate buffer).
 fn push_base64(out: &mut Vec<u8>, bytes: &[u8]) {
-    let start = out.len();
-    out.resize(start + bytes.len().div_ceil(3) * 4, 0);
-    let written = B64.encode_slice(bytes, &mut out[start..]).unwrap_or(0);
-    // The slice was sized exactly, so the write is whole; truncating to what was written keeps
-    // the buffer free of stray zeros all the same.
-    out.truncate(start + written);
+    base64_simd::STANDARD.encode_append(bytes, out);
 }
 
 impl KafkaEncoding {
@@ -341,6 +336,19 @@ mod tests {
         assert_eq!(r.item_id.to_json(), json!({"partition": "mytopic-0", "offset": 15}));
         assert_eq!(r.arrival_ms, 1545084650987);
         assert_eq!(&r.partition_key[..], b"recordKey");
+    }
+
+    #[test]
+    fn base64_in_place_matches_the_standard_encoding_at_every_length() {
+        // Lengths around the SIMD blocks (12, 24, 48 bytes in) and their tails, appended after
+        // what the buffer already holds.
+        let data: Vec<u8> = (0..300u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+        for n in 0..data.len() {
+            let mut out = b"prefix".to_vec();
+            push_base64(&mut out, &data[..n]);
+            assert_eq!(out.len(), 6 + b64_len(Some(&data[..n])), "length {n}");
+            assert_eq!(&out[6..], B64.encode(&data[..n]).as_bytes(), "length {n}");
+        }
     }
 
     #[test]
