@@ -24,9 +24,10 @@ pub struct Esmd {
 /// The mapping as a user would write it (config/kafka.toml): window 0, so batches are what a
 /// lane has when it is free, as the raw pipeline's are. BENCH_KAFKA_DEBUG=cgrp,fetch turns on
 /// librdkafka's debug log (in the child's log, printed if it gets stuck); BENCH_KAFKA_PROPS
-/// adds properties as for the raw clients.
+/// adds properties as for the raw clients, BENCH_ESMD_KAFKA_PROPS to esmd's alone.
 fn config(o: &Options<'_>, admin_port: u16, dir: &std::path::Path) -> String {
     let mut properties = super::extra_properties();
+    properties.extend(super::properties_from("BENCH_ESMD_KAFKA_PROPS"));
     if let Ok(d) = std::env::var("BENCH_KAFKA_DEBUG") {
         properties.push(("debug".into(), d));
     }

@@ -112,7 +112,12 @@ fn consumer_config(bootstrap: &str, group: &str) -> ClientConfig {
 /// BENCH_KAFKA_PROPS="key=value,key=value": librdkafka properties for every client's consumer
 /// (esmd's mapping `properties` too), to see what a setting changes without editing the bench.
 fn extra_properties() -> Vec<(String, String)> {
-    let spec = std::env::var("BENCH_KAFKA_PROPS").unwrap_or_default();
+    properties_from("BENCH_KAFKA_PROPS")
+}
+
+/// `k=v,...` from the variable `name`.
+fn properties_from(name: &str) -> Vec<(String, String)> {
+    let spec = std::env::var(name).unwrap_or_default();
     spec.split(',').filter_map(|kv| kv.split_once('=')).map(|(k, v)| (k.trim().to_string(), v.trim().to_string())).collect()
 }
 
