@@ -43,6 +43,26 @@ async fn batches_close_on_size_then_window() {
     m.stop().await;
 }
 
+/// A zero window over a backlog: lanes keep their batches open while the next read follows, so
+/// every batch is full but each lane's last. (They used to invoke with what had reached them when
+/// they woke, while the poll loop was still handing the read over.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn zero_window_batches_fill_from_a_backlog() {
+    let f = FunctionServer::ok().await;
+    let log = log(1);
+    let pos = fill(&log, 2000, |i| format!("k{}", i % 50));
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = stream_settings(100, 0);
+    settings.parallelization_factor = 4;
+    let m = start_stream(Arc::new(log.clone()), &f.url(), settings, dir.path(), None);
+    m.wait_checkpoint(&shard0(&log), &pos[1999], T).await;
+    let sizes: Vec<usize> = f.requests().iter().map(|e| kinesis_records(e).len()).collect();
+    assert_eq!(sizes.iter().sum::<usize>(), 2000);
+    let short = sizes.iter().filter(|&&n| n < 100).count();
+    assert!(short <= 4, "at most one short batch per lane: {sizes:?}");
+    m.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn batches_close_on_payload_bytes() {
     let f = FunctionServer::ok().await;
