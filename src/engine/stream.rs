@@ -271,55 +271,25 @@ impl ShardWorker {
                 let size = record.event_size();
                 let room = match self.read_ahead.try_reserve(size) {
                     Some(room) => room,
-                    None => {
-                        let flush_at = tokio::time::Instant::now() + HOLD_WHILE_WAITING;
-                        loop {
-                            tokio::select! {
-                                room = self.read_ahead.reserve(size) => match room {
-                                    Some(room) => {
-                                        progress.set_coming(true);
-                                        break room
-                                    }
-                                    None => break 'poll,
-                                },
-                                _ = tokio::time::sleep_until(flush_at), if progress.is_coming() => progress.set_coming(false),
-                                _ = progress.moved.notified() => {
-                                    self.checkpoint(&mut *reader, &progress, &mut saved_position, status).await;
-                                }
-                                _ = ctx.shutdown.cancelled() => break 'poll,
-                            }
+                    None => match self.wait_for_room(self.read_ahead.reserve(size), &mut *reader, &progress, &mut saved_position, status).await {
+                        Some(room) => room,
+                        None => break 'poll,
+                    },
+                };
+                // Then room in the lane: a slow lane does not hold back the checkpoint of what
+                // the others finished.
+                let tx = &senders[lane_of(&record.partition_key, n)];
+                let permit = match tx.try_reserve() {
+                    Ok(permit) => permit,
+                    Err(mpsc::error::TrySendError::Closed(())) => break 'poll,
+                    Err(mpsc::error::TrySendError::Full(())) => {
+                        match self.wait_for_room(async { tx.reserve().await.ok() }, &mut *reader, &progress, &mut saved_position, status).await {
+                            Some(permit) => permit,
+                            None => break 'poll,
                         }
                     }
                 };
-                let tx = &senders[lane_of(&record.partition_key, n)];
-                let mut item = Some(Tracked { seq, record, room });
-                // Wait for room in the lane, writing checkpoints while we wait so a slow lane
-                // does not hold back what the others finished.
-                let mut flush_at = None;
-                while let Some(it) = item.take() {
-                    match tx.try_send(it) {
-                        Ok(()) => {}
-                        Err(mpsc::error::TrySendError::Closed(_)) => break 'poll,
-                        Err(mpsc::error::TrySendError::Full(it)) => {
-                            item = Some(it);
-                            let flush_at = *flush_at.get_or_insert_with(|| tokio::time::Instant::now() + HOLD_WHILE_WAITING);
-                            tokio::select! {
-                                permit = tx.reserve() => match permit {
-                                    Ok(p) => {
-                                        progress.set_coming(true);
-                                        if let Some(it) = item.take() { p.send(it) }
-                                    }
-                                    Err(_) => break 'poll,
-                                },
-                                _ = tokio::time::sleep_until(flush_at), if progress.is_coming() => progress.set_coming(false),
-                                _ = progress.moved.notified() => {
-                                    self.checkpoint(&mut *reader, &progress, &mut saved_position, status).await;
-                                }
-                                _ = ctx.shutdown.cancelled() => break 'poll,
-                            }
-                        }
-                    }
-                }
+                permit.send(Tracked { seq, record, room });
             }
             if !filtered.is_empty() {
                 ctx.metrics.filtered_out(filtered.len() as u64);
@@ -462,6 +432,36 @@ impl ShardWorker {
                     }
                 }
                 Err(e) => return Err(ShardError::Fatal { shard: self.shard.id.clone(), message: e.to_string() }),
+            }
+        }
+    }
+
+    /// Waits for `room` (in the read-ahead budget or a lane), writing checkpoints meanwhile.
+    /// The lanes keep their batches open for [`HOLD_WHILE_WAITING`], then are told to send
+    /// them. `None`: the mapping is stopping, or the room can never come.
+    async fn wait_for_room<T>(
+        &self,
+        room: impl std::future::Future<Output = Option<T>>,
+        reader: &mut dyn ShardReader,
+        progress: &Progress,
+        saved: &mut Saved,
+        status: &ShardHandle,
+    ) -> Option<T> {
+        let flush_at = tokio::time::Instant::now() + HOLD_WHILE_WAITING;
+        // Pinned once: a checkpoint in between keeps the wait's place in the queue.
+        tokio::pin!(room);
+        loop {
+            tokio::select! {
+                got = &mut room => {
+                    if got.is_some() {
+                        // Back to handing over the read.
+                        progress.set_coming(true);
+                    }
+                    return got;
+                }
+                _ = tokio::time::sleep_until(flush_at), if progress.is_coming() => progress.set_coming(false),
+                _ = progress.moved.notified() => self.checkpoint(reader, progress, saved, status).await,
+                _ = self.ctx.shutdown.cancelled() => return None,
             }
         }
     }
@@ -643,7 +643,7 @@ async fn lane(
                 }
             }
             // The records move out of their items: the invoker borrows them for the whole batch,
-            // and the items' room goes back when the batch is done (at the end of this block).
+            // and the items' room goes back once the batch is done.
             let mut seqs = Vec::with_capacity(items.len());
             let mut rooms = Vec::with_capacity(items.len());
             let records: Vec<Record> = items
