@@ -66,14 +66,22 @@ impl ConfluentRegistry {
         ConfluentRegistry { child, url, pid }
     }
 
-    /// Freezes the process (SIGSTOP): connections are accepted by the kernel and never
-    /// answered, as with a registry that hangs.
-    pub fn freeze(&self) {
-        signal(self.pid, "-STOP");
+    /// Requests for schemas by id (what a consumer asks) get no answer until [`Self::release`],
+    /// as from a registry that hangs, while a producer can still register its schemas. Set it
+    /// before producing what must wait: a SIGSTOP after producing races the consumer's lookup.
+    pub async fn hang_lookups(&self) {
+        self.control("hang", serde_json::json!({"paths": "/schemas/ids/"})).await;
     }
 
-    pub fn thaw(&self) {
-        signal(self.pid, "-CONT");
+    /// Ends the hang: the held requests are answered.
+    pub async fn release(&self) {
+        self.control("release", serde_json::json!({})).await;
+    }
+
+    /// Test controls are plain HTTP: the TLS registries never use them.
+    async fn control(&self, what: &str, body: Value) {
+        let resp = reqwest::Client::new().post(format!("{}/_control/{what}", self.url)).json(&body).send().await.unwrap_or_else(|e| panic!("registry control {what}: {e}"));
+        assert!(resp.status().is_success(), "registry control {what}: {}", resp.status());
     }
 
     /// How often each route was asked (`GET /schemas/ids/{id}`: n).
@@ -82,14 +90,8 @@ impl ConfluentRegistry {
     }
 }
 
-fn signal(pid: u32, sig: &str) {
-    let ok = Command::new("kill").args([sig, &pid.to_string()]).status().expect("kill").success();
-    assert!(ok, "kill {sig} {pid}");
-}
-
 impl Drop for ConfluentRegistry {
     fn drop(&mut self) {
-        signal(self.pid, "-CONT");
         let _ = self.child.kill();
         let _ = self.child.wait();
     }

@@ -27,7 +27,12 @@ Test controls (not Confluent API; always without authentication):
   POST /_control/fail {"status": 503, "count": 2, "paths": "/schemas/"}
                                          the next `count` API requests (whose path starts with
                                          `paths`, default all) answer `status`; count -1: until reset
-  POST /_control/reset                   clears failures and counters
+  POST /_control/hang {"paths": "/schemas/ids/"}
+                                         API requests whose path starts with `paths` get no answer
+                                         until released, as from a registry that hangs; the
+                                         others (a producer registering its schema) are served
+  POST /_control/release                 ends the hang: the held requests are answered
+  POST /_control/reset                   clears failures, hangs and counters
 
 Usage:
   python confluent_registry.py [--host 127.0.0.1] [--port 0] [--basic-auth USER:PASS]
@@ -76,6 +81,7 @@ class Registry:
         self.subject_config = {}
         self.stats = {}
         self.fail = None  # {"status", "count", "paths"}
+        self.hang = None  # {"paths", "released": threading.Event}
 
     # -- canonical forms -------------------------------------------------------------------
 
@@ -284,6 +290,9 @@ class Handler(BaseHTTPRequestHandler):
                     status = fail["status"]
                 else:
                     status = None
+                hang = reg.hang if reg.hang and path.startswith(reg.hang["paths"] or "/") else None
+            if hang is not None:
+                hang["released"].wait(600)
             if status is not None:
                 return self.send_json(status, {"error_code": status * 100 if status < 1000 else status, "message": "injected failure"})
             if self.basic_auth and self.headers.get("Authorization") != self.basic_auth:
@@ -304,9 +313,22 @@ class Handler(BaseHTTPRequestHandler):
             with reg.lock:
                 reg.fail = {"status": int(b.get("status", 503)), "count": int(b.get("count", -1)), "paths": b.get("paths")}
             return self.send_json(200, reg.fail)
+        if method == "POST" and path == "/_control/hang":
+            b = self.body()
+            with reg.lock:
+                reg.hang = {"paths": b.get("paths"), "released": threading.Event()}
+            return self.send_json(200, {"paths": reg.hang["paths"]})
+        if method == "POST" and path == "/_control/release":
+            with reg.lock:
+                if reg.hang:
+                    reg.hang["released"].set()
+                reg.hang = None
+            return self.send_json(200, {})
         if method == "POST" and path == "/_control/reset":
             with reg.lock:
-                reg.fail, reg.stats = None, {}
+                if reg.hang:
+                    reg.hang["released"].set()
+                reg.fail, reg.hang, reg.stats = None, None, {}
             return self.send_json(200, {})
         raise ApiError(404, 404, "HTTP 404 Not Found")
 
