@@ -1,57 +1,47 @@
 //! The consumer group: which partitions this consumer owns, and the rebalance protocol.
 //!
-//! Each assigned partition gets its own librdkafka queue (split from the consumer's queue before
-//! the partition is first assigned, so no message of it ever lands in the shared queue), split
-//! once and kept across assignments. The queue is owned by exactly one reader at a time, which
-//! hands it to the next reader of the partition.
+//! All partitions are read through the consumer's one queue, as librdkafka means a group
+//! consumer to be read: its prefetch limits (`queued.max.messages.kbytes`) then bound the whole
+//! consumer, not each partition, and a fetch response is freed in the order it arrived. The
+//! router ([`crate::router`]) takes messages from it and puts each into its partition's
+//! [`Inbox`]; the rebalance callbacks run on the router's thread, between two messages.
 //!
-//! A reader may take messages from the queue after its assignment ended: the tail of the old
-//! fetch, or the head of the new assignment's fetch; nothing tells them apart. It drops them
-//! and the next reader seeks back to where the new assignment started (see [`Slot::reseek`]),
-//! so the new owner delivers from the committed offset, in order, with nothing skipped.
-//!
-//! Every assignment of a partition gets a new *epoch*. A reader opened under an older epoch
-//! stops at its next read, and its commits are ignored: after a rebalance only the current
-//! owner moves the group's offset. On revoke the finished offsets are committed synchronously
-//! before the partition is handed over.
+//! Every assignment of a partition gets a new *epoch* and a new inbox; the revoke closes the
+//! old one. librdkafka drops what it fetched under an assignment once it ends, so the new
+//! inbox holds only the new assignment's records, from the committed offset on. A reader
+//! opened under an older epoch stops at its next read, and its commits are ignored: after a
+//! rebalance only the current owner moves the group's offset. On revoke the finished offsets
+//! are committed synchronously before the partition is handed over.
 
+use crate::convert::Converter;
 use crate::encode::{partition_name, KafkaEncoding};
+use crate::inbox::{Inbox, Prefetch};
+use crate::schema::SchemaDecoder;
 use esmd_api::{ShardId, StartFrom};
 use rdkafka::client::ClientContext;
-use rdkafka::consumer::stream_consumer::StreamPartitionQueue;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, RebalanceProtocol, StreamConsumer};
 use rdkafka::error::{KafkaError, KafkaResult};
 use rdkafka::types::RDKafkaRespErr;
 use rdkafka::{Offset, TopicPartitionList};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
+use tokio::sync::Notify;
 
-pub(crate) type Queue = StreamPartitionQueue<GroupContext>;
 pub(crate) type KConsumer = StreamConsumer<GroupContext>;
 
 /// How long group calls made inside a rebalance (committed offsets, offsets for times, the
 /// final commit) may take.
 pub(crate) const GROUP_CALL_TIMEOUT: Duration = Duration::from_secs(10);
 
-#[derive(Default)]
 pub(crate) struct Slot {
     /// `Some` while the partition is assigned to this consumer.
     pub epoch: Option<u64>,
-    /// The partition's queue while no reader holds it.
-    pub queue: Option<Queue>,
-    /// A reader holds the queue. A second queue of the same partition must not be split then:
-    /// librdkafka keeps one wake-up callback per queue, and dropping either handle would
-    /// disable it for the other.
-    pub held: bool,
-    /// Where the current assignment's fetch started, when `assign` set it (a failed handover
-    /// commit, AT_TIMESTAMP, LATEST with nothing committed). `None`: the committed offset, or
-    /// the beginning when there is none.
-    pub start: Option<Offset>,
-    /// A reader dropped messages it took after its assignment ended. They may have been the
-    /// new assignment's first, so the next reader seeks back to `start` before reading.
-    pub reseek: bool,
+    /// The current assignment's records; closed by the revoke.
+    pub inbox: Option<Arc<Inbox>>,
+    /// `topic-N`, shared by every record's item id.
+    pub name: Arc<str>,
     /// The next offset to commit: everything below it is finished.
     pub finished: Option<i64>,
     /// An asynchronous commit of this partition failed (brokers refuse commits while the group
@@ -61,6 +51,12 @@ pub(crate) struct Slot {
     /// The finished offset of a revoke whose commit failed, until the next assignment: nobody
     /// else can have read the partition in between, so if it comes back to us it starts here.
     pub handover: Option<i64>,
+}
+
+impl Slot {
+    fn new(name: String) -> Self {
+        Slot { epoch: None, inbox: None, name: Arc::from(name), finished: None, recommit: false, handover: None }
+    }
 }
 
 #[derive(Default)]
@@ -81,24 +77,31 @@ pub(crate) struct Shared {
     pub topic: String,
     pub start: StartFrom,
     pub encoding: Arc<KafkaEncoding>,
-    pub consumer: OnceLock<Weak<KConsumer>>,
     state: Mutex<GroupState>,
     /// librdkafka errors seen by the group (connection, authentication, fetch), for metrics.
     pub errors: AtomicU64,
+    pub converter: Converter,
+    /// The bytes all inboxes may hold.
+    pub prefetch: Prefetch,
+    /// A reader emptied a parked inbox: the router resumes its partition.
+    pub wake_router: Notify,
     /// Set by the commit callback when an asynchronous commit failed; the next commit reports it.
     pub commit_failed: Mutex<Option<String>>,
 }
 
 impl Shared {
-    pub fn new(mapping: String, topic: String, start: StartFrom, encoding: KafkaEncoding) -> Self {
+    pub fn new(mapping: String, topic: String, start: StartFrom, encoding: KafkaEncoding, schema: Option<Arc<SchemaDecoder>>, prefetch_bytes: usize) -> Self {
+        let encoding = Arc::new(encoding);
         Shared {
             mapping,
             topic,
             start,
-            encoding: Arc::new(encoding),
-            consumer: OnceLock::new(),
+            encoding: encoding.clone(),
             state: Mutex::new(GroupState::default()),
             errors: AtomicU64::new(0),
+            converter: Converter { encoding, schema },
+            prefetch: Prefetch::new(prefetch_bytes),
+            wake_router: Notify::new(),
             commit_failed: Mutex::new(None),
         }
     }
@@ -111,31 +114,18 @@ impl Shared {
         ShardId::new(partition_name(&self.topic, partition))
     }
 
-    /// Drops every queue the group holds. Queues keep the consumer alive, so this must run
-    /// before the consumer can close.
-    pub fn release_queues(&self) {
-        let mut state = self.lock();
-        for slot in state.slots.values_mut() {
-            slot.queue = None;
-        }
-    }
-
     fn assign(&self, base: &BaseConsumer<GroupContext>, tpl: &mut TopicPartitionList) -> KafkaResult<()> {
         let ours: Vec<i32> = tpl.elements_for_topic(&self.topic).iter().map(|e| e.partition()).collect();
         match self.start {
             StartFrom::AtTimestamp(ts) => self.seed_timestamps(base, tpl, ts)?,
             StartFrom::Latest => {
-                // Without it a reader that has to seek back could only seek to the end as it is
-                // then, past what was produced since the assignment.
+                // The end as it is when assigned, whichever fetch gets there first.
                 if let Err(e) = self.seed_latest(base, tpl) {
                     tracing::warn!(mapping = %self.mapping, error = %e, "cannot resolve LATEST to offsets; librdkafka resolves it");
                 }
             }
             _ => {}
         }
-        // Split before assigning: librdkafka then never forwards the partition to the shared
-        // queue, so no message can be read by anyone but the partition's reader.
-        let consumer = self.consumer.get().and_then(Weak::upgrade);
         {
             let mut state = self.lock();
             let unset: Vec<i32> = tpl
@@ -157,12 +147,14 @@ impl Shared {
             for p in &ours {
                 state.next_epoch += 1;
                 let epoch = state.next_epoch;
-                let start = tpl.find_partition(&self.topic, *p).map(|e| e.offset()).filter(|o| !matches!(o, Offset::Invalid | Offset::Stored));
-                let slot = state.slots.entry(*p).or_default();
+                let slot = state.slots.entry(*p).or_insert_with(|| Slot::new(partition_name(&self.topic, *p)));
                 slot.epoch = Some(epoch);
+                if let Some(old) = slot.inbox.replace(Arc::new(Inbox::new())) {
+                    // Never expected: the revoke closed it.
+                    old.close(&self.prefetch);
+                }
                 slot.finished = None;
                 slot.recommit = false;
-                slot.start = start;
                 // The group's offset is still behind what we finished (the handover commit was
                 // refused): the reader commits it, or a partition with nothing left to read
                 // would never be committed.
@@ -170,17 +162,8 @@ impl Shared {
                     slot.finished = Some(*next);
                     slot.recommit = true;
                 }
-                // A queue still held by the previous reader is handed back when it stops.
-                if slot.queue.is_none() && !slot.held {
-                    if let Some(c) = &consumer {
-                        slot.queue = c.split_partition_queue(&self.topic, *p);
-                    }
-                }
             }
         }
-        // Dropping the last handle inside a callback would destroy the consumer from its own
-        // thread; the source keeps one, so this one is never the last.
-        drop(consumer);
         match base.rebalance_protocol() {
             RebalanceProtocol::Cooperative => base.incremental_assign(tpl)?,
             _ => base.assign(tpl)?,
@@ -228,12 +211,17 @@ impl Shared {
 
     fn revoke(&self, base: &BaseConsumer<GroupContext>, tpl: &TopicPartitionList) {
         let mut finished = TopicPartitionList::new();
+        let mut paused = TopicPartitionList::new();
         let mut revoked = Vec::new();
         {
             let mut state = self.lock();
             for e in tpl.elements_for_topic(&self.topic) {
                 if let Some(slot) = state.slots.get_mut(&e.partition()) {
                     slot.epoch = None;
+                    // What is left in it was never delivered: the next owner fetches it again.
+                    if slot.inbox.take().is_some_and(|inbox| inbox.close(&self.prefetch)) {
+                        paused.add_partition(&self.topic, e.partition());
+                    }
                     if let Some(next) = slot.finished.take() {
                         let _ = finished.add_partition_offset(&self.topic, e.partition(), Offset::Offset(next));
                     }
@@ -254,6 +242,13 @@ impl Shared {
                         slot.handover = Some(next);
                     }
                 }
+            }
+        }
+        // A pause outlives the assignment in librdkafka: a parked partition that comes back
+        // would never be fetched.
+        if paused.count() > 0 {
+            if let Err(e) = base.resume(&paused) {
+                tracing::warn!(mapping = %self.mapping, error = %e, "cannot resume parked partitions before handing them over");
             }
         }
         let result = match base.rebalance_protocol() {

@@ -17,11 +17,14 @@
 
 mod config;
 mod connector;
+mod convert;
 mod destination;
 mod encode;
 mod group;
+mod inbox;
 pub mod mock;
 mod producer;
+mod router;
 pub mod schema;
 mod seed;
 mod source;

@@ -1,18 +1,16 @@
 //! [`KafkaSource`]: a topic read by a consumer group, each assigned partition a shard.
 
 use crate::config::KafkaSourceConfig;
-use crate::encode::{offset_of, EventSource, KafkaEncoding, Part, RawMessage, SchemaParts};
-use crate::schema::config::Attribute;
+use crate::encode::{offset_of, EventSource, KafkaEncoding};
+use crate::group::{GroupContext, KConsumer, Shared};
+use crate::inbox::{Inbox, Item, Taken};
 use crate::schema::wire::SchemaRef;
-use crate::schema::{Outcome, SchemaDecoder};
-use crate::group::{GroupContext, KConsumer, Queue, Shared, GROUP_CALL_TIMEOUT};
+use crate::schema::SchemaDecoder;
 use async_trait::async_trait;
 use esmd_api::{ErrorKind, EventEncoder, OrderedSource, Position, ReadBatch, Record, ShardInfo, ShardReader, SourceCounters, SourceError, StartFrom};
-use futures_util::FutureExt;
 use rdkafka::consumer::{CommitMode, Consumer};
 use rdkafka::error::KafkaError;
-use rdkafka::message::{Headers, Message, OwnedMessage};
-use rdkafka::{ClientConfig, Offset, Timestamp, TopicPartitionList};
+use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use std::ffi::CString;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
@@ -27,8 +25,12 @@ const READ_WAIT: Duration = Duration::from_millis(250);
 /// before it returns what it has.
 const FILL_WAIT: Duration = Duration::from_millis(20);
 
-/// Records a reader converts between yields to the runtime.
-const YIELD_EVERY: usize = 256;
+/// What the partitions' inboxes may hold together, converted and not yet read, beside what
+/// librdkafka's queue holds (`queued.max.messages.kbytes`) and the engine's read-ahead budget.
+const INBOX_BYTES: usize = 16 << 20;
+
+/// librdkafka's `fetch.queue.backoff.ms` unless the mapping's `properties` set it.
+const FETCH_QUEUE_BACKOFF_MS: &str = "10";
 
 /// How often a reader sends a refused offset commit again.
 const RECOMMIT_INTERVAL: Duration = Duration::from_millis(500);
@@ -48,8 +50,6 @@ pub struct KafkaOptions {
 pub struct KafkaSource {
     shared: Arc<Shared>,
     encoder: Arc<dyn EventEncoder>,
-    /// Set with `schema_registry`: decodes keys and values for every reader.
-    schema: Option<Arc<SchemaDecoder>>,
     consumer: Mutex<Option<Arc<KConsumer>>>,
     stop: watch::Sender<bool>,
     closed: Mutex<Option<oneshot::Receiver<()>>>,
@@ -69,6 +69,10 @@ fn kafka_error(context: &str, e: KafkaError) -> SourceError {
 impl KafkaSource {
     /// Creates the consumer and joins the group. Fails on configuration librdkafka rejects.
     pub fn new(opts: KafkaOptions) -> Result<Self, SourceError> {
+        Self::build(opts, INBOX_BYTES)
+    }
+
+    fn build(opts: KafkaOptions, inbox_bytes: usize) -> Result<Self, SourceError> {
         let cfg = &opts.config;
         let event_source = match &cfg.cluster_arn {
             Some(arn) => EventSource::Msk { cluster_arn: arn.clone() },
@@ -79,9 +83,13 @@ impl KafkaSource {
             Some(registry) => Some(Arc::new(SchemaDecoder::new(registry, opts.counters.clone()).map_err(SourceError::fatal)?)),
             None => None,
         };
-        let shared = Arc::new(Shared::new(opts.mapping.clone(), cfg.topic.clone(), opts.starting_position.clone(), encoding));
+        let shared = Arc::new(Shared::new(opts.mapping.clone(), cfg.topic.clone(), opts.starting_position.clone(), encoding, schema, inbox_bytes));
 
         let mut client = ClientConfig::new();
+        // While the inboxes are full the router stops polling and librdkafka's queue fills;
+        // librdkafka then waits this long before fetching a partition again (its default is
+        // 1 s, a stall of every partition at once). A user's `properties` still win.
+        client.set("fetch.queue.backoff.ms", FETCH_QUEUE_BACKOFF_MS);
         for (k, v) in cfg.client_properties() {
             client.set(k, v);
         }
@@ -99,12 +107,12 @@ impl KafkaSource {
             .create_with_context(GroupContext { shared: shared.clone() })
             .map_err(|e| SourceError::fatal(format!("kafka consumer: {e}")).with_cause(e))?;
         let consumer = Arc::new(consumer);
-        let _ = shared.consumer.set(Arc::downgrade(&consumer));
         consumer.subscribe(&[&cfg.topic]).map_err(|e| kafka_error("subscribe", e))?;
 
-        // Group events (joins, rebalances, errors) are served by polling the consumer's own
-        // queue. A thread of its own: rebalance callbacks make blocking group calls.
-        let (stop, mut stopped) = watch::channel(false);
+        // The router polls the consumer's queue: group events (joins, rebalances, errors) and
+        // every partition's messages. A thread of its own: rebalance callbacks make blocking
+        // group calls, and converting messages is the connector's main work.
+        let (stop, stopped) = watch::channel(false);
         let (closed_tx, closed_rx) = oneshot::channel();
         let poller = consumer.clone();
         let thread_shared = shared.clone();
@@ -118,24 +126,9 @@ impl KafkaSource {
                         return;
                     }
                 };
-                rt.block_on(async {
-                    loop {
-                        tokio::select! {
-                            m = poller.recv() => match m {
-                                // Never expected: every partition has its own queue.
-                                Ok(m) => tracing::error!(mapping = %thread_shared.mapping, partition = m.partition(), offset = m.offset(), "kafka: message on the group queue; it is redelivered after the next rebalance"),
-                                Err(e) => {
-                                    thread_shared.errors.fetch_add(1, Ordering::Relaxed);
-                                    tracing::warn!(mapping = %thread_shared.mapping, error = %e, "kafka consumer error");
-                                }
-                            },
-                            _ = stopped.changed() => break,
-                        }
-                    }
-                });
-                // Queues hold the consumer; with them gone this is the last handle, and dropping
-                // it leaves the group (revoking, and committing what is finished) on this thread.
-                thread_shared.release_queues();
+                rt.block_on(crate::router::run(&poller, &thread_shared, stopped.clone()));
+                // Once the readers are gone this is the last handle, and dropping it leaves the
+                // group (revoking, and committing what is finished) on this thread.
                 drop(poller);
                 let _ = closed_tx.send(());
             })
@@ -143,7 +136,6 @@ impl KafkaSource {
 
         Ok(KafkaSource {
             encoder: shared.encoding.clone(),
-            schema,
             shared,
             consumer: Mutex::new(Some(consumer)),
             stop,
@@ -161,7 +153,6 @@ impl KafkaSource {
     }
 
     fn begin_close(&self) {
-        self.shared.release_queues();
         self.consumer.lock().unwrap_or_else(|e| e.into_inner()).take();
         let _ = self.stop.send(true);
     }
@@ -195,7 +186,7 @@ impl OrderedSource for KafkaSource {
             .collect())
     }
 
-    /// Takes the partition's queue. The group's committed offset (or the starting position)
+    /// Takes the partition's inbox. The group's committed offset (or the starting position)
     /// decides where reading starts; `from` is not used (see [`OrderedSource::keeps_positions`]).
     async fn open(&self, shard: &ShardInfo, _from: StartFrom) -> Result<Box<dyn ShardReader>, SourceError> {
         let partition = shard
@@ -206,42 +197,29 @@ impl OrderedSource for KafkaSource {
             .ok_or_else(|| SourceError::fatal(format!("{} is not a partition of {}", shard.id, self.shared.topic)))?;
         let consumer = self.consumer().ok_or_else(|| SourceError::new(ErrorKind::Revoked, "kafka source is closing"))?;
         let topic_c = CString::new(self.shared.topic.clone()).map_err(|_| SourceError::fatal("topic name contains a NUL byte"))?;
-        let (epoch, queue, reseek, start) = {
-            let mut state = self.shared.lock();
-            let Some(slot) = state.slots.get_mut(&partition) else {
-                return Err(SourceError::new(ErrorKind::Revoked, format!("{} is not assigned to this consumer", shard.id)));
-            };
-            let Some(epoch) = slot.epoch else {
-                return Err(SourceError::new(ErrorKind::Revoked, format!("{} is not assigned to this consumer", shard.id)));
-            };
-            let Some(queue) = slot.queue.take() else {
-                // The previous reader has not stopped yet; it hands the queue back when it does.
-                return Err(SourceError::transient(format!("{}: the previous reader still holds the partition", shard.id)));
-            };
-            slot.held = true;
-            (epoch, queue, std::mem::take(&mut slot.reseek), slot.start)
+        let (epoch, inbox, partition_name) = {
+            let state = self.shared.lock();
+            let not_ours = || SourceError::new(ErrorKind::Revoked, format!("{} is not assigned to this consumer", shard.id));
+            let slot = state.slots.get(&partition).ok_or_else(not_ours)?;
+            let (Some(epoch), Some(inbox)) = (slot.epoch, slot.inbox.clone()) else { return Err(not_ours()) };
+            (epoch, inbox, slot.name.clone())
         };
-        let reader = KafkaReader {
+        if !inbox.hold() {
+            // The previous reader has not been dropped yet.
+            return Err(SourceError::transient(format!("{}: the previous reader still holds the partition", shard.id)));
+        }
+        Ok(Box::new(KafkaReader {
             shared: self.shared.clone(),
             consumer,
             partition,
             epoch,
-            queue: Some(queue),
+            inbox,
             topic_c,
-            partition_name: Arc::from(crate::encode::partition_name(&self.shared.topic, partition)),
+            partition_name,
             next_offset: None,
             recommit_at: std::time::Instant::now(),
-            schema: self.schema.clone(),
-            pending: None,
-        };
-        if reseek {
-            if let Err(e) = reader.rewind(start).await {
-                // Dropping the reader hands the queue back; the next open tries again.
-                self.shared.lock().slots.entry(partition).or_default().reseek = true;
-                return Err(e);
-            }
-        }
-        Ok(Box::new(reader))
+            taken: Vec::new(),
+        }))
     }
 
     fn keeps_positions(&self) -> bool {
@@ -269,13 +247,13 @@ impl OrderedSource for KafkaSource {
     }
 }
 
-/// Reads one partition. Owns the partition's queue until dropped, then hands it back.
+/// Reads one partition's inbox, which it holds until dropped.
 pub struct KafkaReader {
     shared: Arc<Shared>,
     consumer: Arc<KConsumer>,
     partition: i32,
     epoch: u64,
-    queue: Option<Queue>,
+    inbox: Arc<Inbox>,
     topic_c: CString,
     /// `topic-N`, shared by every record's item id.
     partition_name: Arc<str>,
@@ -284,9 +262,8 @@ pub struct KafkaReader {
     /// A failed commit is sent again no sooner than this: while the group rebalances the
     /// broker refuses every one.
     recommit_at: std::time::Instant,
-    schema: Option<Arc<SchemaDecoder>>,
-    /// A message whose schema is not fetched yet: the head of the partition until it is.
-    pending: Option<OwnedMessage>,
+    /// Reused between takes.
+    taken: Vec<Item>,
 }
 
 impl KafkaReader {
@@ -298,41 +275,10 @@ impl KafkaReader {
         SourceError::new(ErrorKind::Revoked, format!("{} was revoked from this consumer", self.shared.shard_id(self.partition)))
     }
 
-    /// The message as a record, or the schema it names that is not fetched yet.
-    fn convert<M: Message>(&self, m: &M) -> Result<Record, SchemaRef> {
-        let timestamp = match m.timestamp() {
-            Timestamp::CreateTime(t) => Some((t, "CREATE_TIME")),
-            Timestamp::LogAppendTime(t) => Some((t, "LOG_APPEND_TIME")),
-            Timestamp::NotAvailable => None,
-        };
-        let headers = m.headers().map(|h| h.iter().map(|h| (h.key, h.value)).collect()).unwrap_or_default();
-        let message = RawMessage { topic: m.topic(), partition: m.partition(), offset: m.offset(), timestamp, key: m.key(), value: m.payload(), headers };
-        let Some(decoder) = &self.schema else {
-            return Ok(self.shared.encoding.record_in(&message, &self.partition_name));
-        };
-        // A null key or value (a tombstone) has nothing to validate and passes as it is.
-        let decode = |attribute, bytes: Option<&[u8]>| bytes.filter(|_| decoder.decodes(attribute)).map(|b| decoder.decode(b));
-        let (key, value) = (decode(Attribute::Key, message.key), decode(Attribute::Value, message.value));
-        for outcome in [&key, &value].into_iter().flatten() {
-            if let Outcome::Missing(schema) = outcome {
-                return Err(schema.clone());
-            }
-        }
-        decoder.count(&[&key, &value]);
-        let parts = SchemaParts { key: part(&key), value: part(&value) };
-        let mut record = self.shared.encoding.record_with(&message, &self.partition_name, &parts);
-        // The key's reason first: it is the first thing AWS validates.
-        record.invalid = [&key, &value].into_iter().find_map(|o| match o {
-            Some(Outcome::Invalid(why, _)) => Some(Arc::new(why.clone())),
-            _ => None,
-        });
-        Ok(record)
-    }
-
     /// Fetches the schema the pending message names. A registry that cannot answer is a
     /// transient error: the engine backs off and reads again, the message still waiting.
     async fn fetch_schema(&self, schema: &SchemaRef) -> Result<(), SourceError> {
-        let Some(decoder) = &self.schema else { return Ok(()) };
+        let Some(decoder) = &self.shared.converter.schema else { return Ok(()) };
         decoder.fetch(schema).await.map_err(|e| SourceError::transient(format!("schema registry: {e}; the partition waits")))
     }
 
@@ -401,65 +347,12 @@ impl KafkaReader {
             }
         }
     }
-
-    /// Seeks the partition back to where the current assignment started, so messages an
-    /// earlier reader took and dropped are fetched again.
-    async fn rewind(&self, start: Option<Offset>) -> Result<(), SourceError> {
-        let consumer = self.consumer.clone();
-        let topic = self.shared.topic.clone();
-        let partition = self.partition;
-        let shard = self.shared.shard_id(partition);
-        // Group calls block; the rebalance callback runs on the group thread, not here.
-        let target = tokio::task::spawn_blocking(move || -> Result<Offset, KafkaError> {
-            let target = match start {
-                Some(o) => o,
-                None => {
-                    let mut tpl = TopicPartitionList::new();
-                    tpl.add_partition(&topic, partition);
-                    let committed = consumer.committed_offsets(tpl, GROUP_CALL_TIMEOUT)?;
-                    match committed.find_partition(&topic, partition).map(|e| e.offset()) {
-                        Some(Offset::Offset(o)) => Offset::Offset(o),
-                        // Nothing committed: the fetch started at the reset position. LATEST
-                        // partitions are resolved to offsets when assigned, so this is the
-                        // beginning.
-                        _ => Offset::Beginning,
-                    }
-                }
-            };
-            consumer.seek(&topic, partition, target, GROUP_CALL_TIMEOUT)?;
-            Ok(target)
-        })
-        .await
-        .map_err(|e| SourceError::transient(format!("seek {shard}: {e}")))?
-        .map_err(|e| kafka_error(&format!("seek {shard}"), e))?;
-        tracing::debug!(mapping = %self.shared.mapping, %shard, offset = ?target, "a reader dropped messages after its assignment ended; fetching again from the assignment's start");
-        Ok(())
-    }
-}
-
-/// What the event carries of one decoded (or undecodable) key or value.
-fn part(outcome: &Option<Outcome>) -> Part<'_> {
-    match outcome {
-        Some(Outcome::Decoded(d)) => Part { replaced: Some(d.event_bytes()), json: Some(&d.json), meta: Some(&d.meta) },
-        // As read, with the schema id where the header named one.
-        Some(Outcome::Invalid(_, meta)) => Part { replaced: None, json: None, meta: meta.as_ref() },
-        Some(Outcome::Missing(_)) | None => Part::default(),
-    }
 }
 
 impl Drop for KafkaReader {
     fn drop(&mut self) {
-        // Hand the queue to the partition's next reader.
-        let mut state = self.shared.lock();
-        let slot = state.slots.entry(self.partition).or_default();
-        if let Some(q) = self.queue.take() {
-            slot.queue = Some(q);
-        }
-        // Taken from the queue and never delivered: the next reader fetches it again.
-        if self.pending.is_some() {
-            slot.reseek = true;
-        }
-        slot.held = false;
+        // The partition's next reader goes on where this one stopped.
+        self.inbox.release();
     }
 }
 
@@ -470,100 +363,83 @@ impl ShardReader for KafkaReader {
             return Err(self.revoked());
         }
         self.recommit();
-        // Borrowed, never taken: if the engine drops this future (shutdown), the queue stays
-        // with the reader and is handed on. `recv` is cancellation safe.
-        let mut got = Vec::new();
-        if let Some(m) = self.pending.take() {
-            let converted = match self.convert(&m) {
-                Ok(r) => Ok(r),
-                Err(schema) => match self.fetch_schema(&schema).await {
-                    // Fetched means cached, found or not: a second miss cannot happen.
-                    Ok(()) => self.convert(&m).map_err(|s| SourceError::transient(format!("schema {s} is still missing after its fetch"))),
-                    Err(e) => Err(e),
-                },
-            };
-            match converted {
-                Ok(r) => got.push(r),
-                Err(e) => {
-                    self.pending = Some(m);
-                    return Err(e);
-                }
-            }
-        }
-        let Some(queue) = self.queue.as_ref() else { return Err(self.revoked()) };
-        let mut error = None;
-        // With a record in hand, take only what is already there.
-        let first = if got.is_empty() {
-            match tokio::time::timeout(READ_WAIT, queue.recv()).await {
-                Err(_) => None,
-                Ok(Err(e)) => {
-                    error = Some(e);
-                    None
-                }
-                Ok(Ok(m)) => Some(m),
-            }
-        } else {
-            None
-        };
-        let mut next = first.map(Ok);
-        let fill_until = tokio::time::Instant::now() + FILL_WAIT;
+        let max_records = max_records.max(1);
+        let mut got: Vec<Record> = Vec::new();
+        let started = tokio::time::Instant::now();
+        let mut fill_until = None;
+        let mut fetched: Option<SchemaRef> = None;
         loop {
-            // Converting thousands of records is a long stretch without an await: let the
-            // other partitions' readers and the lanes run in between.
-            if got.len() % YIELD_EVERY == YIELD_EVERY - 1 {
-                tokio::task::yield_now().await;
-            }
-            let m = match next.take() {
-                Some(m) => m,
-                None if got.len() < max_records && error.is_none() && self.pending.is_none() => match queue.recv().now_or_never() {
-                    Some(m) => m,
-                    // A partition behind hands over what one fetch brought; the rest is on its
-                    // way. Waiting for it a moment fills the read (and so the batches) as a
-                    // drain of a backlog should, instead of invoking with a fetch's tail.
-                    None if self.more_behind(&got) => {
-                        let left = fill_until.saturating_duration_since(tokio::time::Instant::now());
-                        match tokio::time::timeout(left, queue.recv()).await {
-                            Ok(m) => m,
-                            Err(_) => break,
-                        }
+            match self.inbox.take(max_records - got.len(), &mut self.taken, &self.shared.prefetch) {
+                // What it held was dropped: the next owner reads it from the committed offset.
+                Taken::Closed => return Err(self.revoked()),
+                Taken::Items { resume } => {
+                    if resume {
+                        self.shared.wake_router.notify_one();
                     }
-                    None => break,
-                },
-                None => break,
-            };
-            match m {
-                Ok(m) => match self.convert(&m) {
+                }
+            }
+            let mut items = std::mem::take(&mut self.taken).into_iter();
+            let mut waiting: Option<SchemaRef> = None;
+            while let Some(item) = items.next() {
+                let m = match item {
+                    Item::Record(r) => {
+                        got.push(r);
+                        continue;
+                    }
+                    Item::Raw(m) => m,
+                };
+                match self.shared.converter.convert(&m, &self.partition_name) {
                     Ok(r) => got.push(r),
-                    // Everything after it waits for the schema too (order), so the read ends here.
-                    Err(_) => self.pending = Some(m.detach()),
-                },
-                Err(e) => error = Some(e),
+                    Err(schema) => {
+                        // It and everything after it wait for the schema (order).
+                        let mut back = vec![Item::Raw(m)];
+                        back.extend(items.by_ref());
+                        self.inbox.put_back(back, &self.shared.prefetch);
+                        waiting = Some(schema);
+                    }
+                }
+            }
+            if let Some(schema) = waiting {
+                if !got.is_empty() {
+                    break;
+                }
+                if fetched.as_ref() == Some(&schema) {
+                    return Err(SourceError::transient(format!("schema {schema} is still missing after its fetch")));
+                }
+                // Fetched means cached, found or not: the next take converts it. A registry
+                // that cannot answer is a transient error: the engine backs off and reads again.
+                self.fetch_schema(&schema).await?;
+                fetched = Some(schema);
+                continue;
+            }
+            if got.len() >= max_records {
+                break;
+            }
+            let until = if got.is_empty() {
+                started + READ_WAIT
+            } else if self.more_behind(&got) {
+                // A partition behind hands over what one fetch brought; the rest is on its way.
+                // Waiting for it a moment fills the read (and so the batches) as a drain of a
+                // backlog should, instead of invoking with a fetch's tail.
+                *fill_until.get_or_insert_with(|| tokio::time::Instant::now() + FILL_WAIT)
+            } else {
+                break;
+            };
+            if tokio::time::timeout_at(until, self.inbox.ready()).await.is_err() {
+                break;
             }
         }
-        // Taken after the assignment ended: the old fetch's tail or the new one's head. Dropped;
-        // the next reader fetches them again.
+        // Taken after the assignment ended: dropped; the next owner fetches them again.
         if !self.current() {
-            if !got.is_empty() || self.pending.is_some() {
-                self.pending = None;
-                self.shared.lock().slots.entry(self.partition).or_default().reseek = true;
-            }
             return Err(self.revoked());
         }
         if let Some(o) = got.last().and_then(|r| offset_of(&r.position)) {
             self.next_offset = Some(o + 1);
         }
-        if let Some(decoder) = &self.schema {
+        if let Some(decoder) = &self.shared.converter.schema {
             decoder.report();
         }
-        let out = got;
-        if out.is_empty() {
-            if let Some(e) = error {
-                return Err(kafka_error(&format!("fetch {}", self.shared.shard_id(self.partition)), e));
-            }
-        } else if let Some(e) = error {
-            tracing::warn!(mapping = %self.shared.mapping, partition = self.partition, error = %e, "kafka fetch error after a partial read");
-        }
-        Ok(ReadBatch { records: out, end_of_shard: false, behind_ms: None, backlog: self.backlog() })
+        Ok(ReadBatch { records: got, end_of_shard: false, behind_ms: None, backlog: self.backlog() })
     }
 
     /// Commits everything up to and including `position` to the group, unless the partition
@@ -594,24 +470,30 @@ impl ShardReader for KafkaReader {
 
 #[cfg(test)]
 mod tests {
-    //! The reader hand-over against librdkafka's mock cluster. When an old reader takes messages
-    //! after its assignment ended depends on timing the tests cannot steer, so these set the
-    //! flag it leaves and check what the next reader does with it.
+    //! Readers, inboxes and the router against librdkafka's mock cluster.
     use super::*;
     use crate::mock::EmbeddedKafka;
     use std::time::Instant;
 
     async fn source(kafka: &EmbeddedKafka, topic: &str) -> (KafkaSource, ShardInfo) {
+        let (src, mut shards) = source_with(kafka, topic, 1, INBOX_BYTES).await;
+        (src, shards.remove(0))
+    }
+
+    /// A source with `partitions` assigned and an inbox budget of `inbox_bytes`.
+    async fn source_with(kafka: &EmbeddedKafka, topic: &str, partitions: usize, inbox_bytes: usize) -> (KafkaSource, Vec<ShardInfo>) {
         let config: KafkaSourceConfig = serde_json::from_value(serde_json::json!({
             "bootstrap_servers": [kafka.bootstrap_servers()], "topic": topic, "consumer_group_id": "g",
             "properties": {"session.timeout.ms": "6000", "heartbeat.interval.ms": "500"}
         }))
         .expect("config");
-        let src = KafkaSource::new(KafkaOptions { mapping: "m".into(), config, starting_position: StartFrom::TrimHorizon, counters: esmd_api::no_counters() }).expect("source");
+        let opts = KafkaOptions { mapping: "m".into(), config, starting_position: StartFrom::TrimHorizon, counters: esmd_api::no_counters() };
+        let src = KafkaSource::build(opts, inbox_bytes).expect("source");
         let start = Instant::now();
         loop {
-            if let Some(shard) = src.list_shards().await.expect("list").into_iter().next() {
-                return (src, shard);
+            let shards = src.list_shards().await.expect("list");
+            if shards.len() == partitions {
+                return (src, shards);
             }
             assert!(start.elapsed() < Duration::from_secs(30), "never assigned");
             tokio::time::sleep(Duration::from_millis(50)).await;
@@ -656,37 +538,6 @@ mod tests {
         (src, shard)
     }
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn after_a_reader_dropped_messages_the_next_reads_again_from_the_committed_offset() {
-        let kafka = EmbeddedKafka::start(1).expect("mock cluster");
-        let (src, shard) = drained_and_committed_through_9(&kafka, "t").await;
-        // What the old reader leaves when it took (and dropped) messages after its epoch ended.
-        src.shared.lock().slots.get_mut(&0).expect("slot").reseek = true;
-        let mut second = src.open(&shard, StartFrom::TrimHorizon).await.expect("open");
-        assert_eq!(offsets(&read_offsets(&mut *second, 40).await), (10..50).collect::<Vec<_>>());
-        assert!(!src.shared.lock().slots[&0].reseek, "one seek per hand-over");
-        drop(second);
-        src.close().await;
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn the_seek_goes_to_the_assignments_own_start_when_it_set_one() {
-        let kafka = EmbeddedKafka::start(1).expect("mock cluster");
-        let (src, shard) = drained_and_committed_through_9(&kafka, "u").await;
-        // A failed final commit, say: the assignment started at what this consumer finished,
-        // ahead of the group's commit.
-        {
-            let mut state = src.shared.lock();
-            let slot = state.slots.get_mut(&0).expect("slot");
-            slot.reseek = true;
-            slot.start = Some(Offset::Offset(30));
-        }
-        let mut second = src.open(&shard, StartFrom::TrimHorizon).await.expect("open");
-        assert_eq!(offsets(&read_offsets(&mut *second, 20).await), (30..50).collect::<Vec<_>>());
-        drop(second);
-        src.close().await;
-    }
-
     async fn committed(src: &KafkaSource, topic: &str) -> Option<Offset> {
         let mut tpl = TopicPartitionList::new();
         tpl.add_partition(topic, 0);
@@ -720,14 +571,48 @@ mod tests {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn without_the_flag_the_next_reader_goes_on_from_the_queue() {
+    async fn the_next_reader_goes_on_from_the_inbox_and_one_reader_holds_it_at_a_time() {
         let kafka = EmbeddedKafka::start(1).expect("mock cluster");
         let (src, shard) = drained_and_committed_through_9(&kafka, "v").await;
         let mut second = src.open(&shard, StartFrom::TrimHorizon).await.expect("open");
         assert!(second.read(100).await.expect("read").records.is_empty(), "nothing is read twice");
-        assert!(src.shared.lock().slots[&0].held, "the reader holds the queue");
+        let third = src.open(&shard, StartFrom::TrimHorizon).await.err().expect("a second reader is refused");
+        assert_eq!(third.kind, ErrorKind::Transient, "{third}");
         drop(second);
-        assert!(!src.shared.lock().slots[&0].held, "and hands it back");
+        let mut fourth = src.open(&shard, StartFrom::TrimHorizon).await.expect("the inbox was handed back");
+        kafka.seed("v", 5, 1, 0, None, |i| (50 + i).to_string().into_bytes()).await.expect("seed");
+        assert_eq!(offsets(&read_offsets(&mut *fourth, 5).await), (50..55).collect::<Vec<_>>());
+        drop(fourth);
+        src.close().await;
+    }
+
+    /// A reader that stops taking while the budget is spent does not hold up the others: its
+    /// partition is parked (paused), and once its reader takes everything it is resumed and
+    /// read on from where it stopped, nothing skipped or read twice.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_reader_that_stops_taking_is_parked_and_the_others_go_on() {
+        let kafka = EmbeddedKafka::start(1).expect("mock cluster");
+        kafka.create_topic("p", 2).expect("topic");
+        // 2 MB a partition: more than one fetch of each (`max.partition.fetch.bytes`, 1 MB), so
+        // the other partition's second fetch comes after the stuck one's first.
+        kafka.seed("p", 4_000, 1, 1_000, Some(2), |i| i.to_string().into_bytes()).await.expect("seed");
+        // Room for about 30 records of 1 KB (each about 1.4 KB as an event fragment).
+        let (src, shards) = source_with(&kafka, "p", 2, 40_000).await;
+        let mut readers = Vec::new();
+        for shard in &shards {
+            readers.push(src.open(shard, StartFrom::TrimHorizon).await.expect("open"));
+        }
+        let (stuck, going) = readers.split_at_mut(1);
+        let started = Instant::now();
+        let read = read_offsets(&mut *going[0], 2_000).await;
+        assert_eq!(offsets(&read), (0..2_000).collect::<Vec<_>>(), "the other partition is read whole");
+        assert!(started.elapsed() >= crate::router::PARK_AFTER, "which took parking the stuck one");
+        let inbox = src.shared.lock().slots[&0].inbox.clone().expect("inbox");
+        assert!(inbox.is_parked());
+        let read = read_offsets(&mut *stuck[0], 2_000).await;
+        assert_eq!(offsets(&read), (0..2_000).collect::<Vec<_>>(), "the parked partition goes on where it stopped");
+        assert!(!inbox.is_parked(), "and was resumed");
+        drop(readers);
         src.close().await;
     }
 }
