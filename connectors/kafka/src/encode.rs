@@ -112,7 +112,7 @@ impl KafkaEncoding {
         let value = schema.value.replaced.or(m.value);
         let (ts, ts_type) = m.timestamp.unwrap_or((-1, "NO_TIMESTAMP_TYPE"));
         let mut ints = itoa::Buffer::new();
-        let topic = if m.topic == self.topic { self.quoted_topic.clone() } else { json_str(m.topic) };
+        let topic: std::borrow::Cow<'_, str> = if m.topic == self.topic { self.quoted_topic.as_str().into() } else { json_str(m.topic).into() };
         let headers: Vec<(String, Option<&[u8]>)> = m.headers.iter().map(|(k, v)| (json_str(k), *v)).collect();
         // `{k:[b,b,...]},` or `{k:null},`: at most 4 bytes per header byte.
         let headers_len: usize = headers.iter().map(|(k, v)| k.len() + 4 + v.map_or(4, |b| b.len() * 4 + 2)).sum();

@@ -116,26 +116,27 @@ impl Inbox {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// The router's push. Returns false (and drops the item) once the inbox is closed.
+    /// The router's push. Returns whether the reader needs a [`Self::wake`] (the inbox was
+    /// empty); the router wakes readers once per run of messages, not per message. A closed
+    /// inbox drops the item (false).
     pub fn push(&self, item: Item, prefetch: &Prefetch) -> bool {
         let size = item.size();
-        {
-            let mut s = self.lock();
-            if s.closed {
-                return false;
-            }
-            let was_empty = s.items.is_empty();
-            s.items.push_back(item);
-            s.bytes += size;
-            if !s.parked {
-                prefetch.add(size);
-            }
-            if !was_empty {
-                return true;
-            }
+        let mut s = self.lock();
+        if s.closed {
+            return false;
         }
+        let was_empty = s.items.is_empty();
+        s.items.push_back(item);
+        s.bytes += size;
+        if !s.parked {
+            prefetch.add(size);
+        }
+        was_empty
+    }
+
+    /// Wakes the reader waiting in [`Self::ready`].
+    pub fn wake(&self) {
         self.ready.notify_one();
-        true
     }
 
     /// Moves up to `max` items into `out`.
@@ -285,9 +286,9 @@ mod tests {
     fn takes_in_order_and_returns_the_bytes_to_the_budget() {
         let p = Prefetch::new(250);
         let inbox = Inbox::new();
-        for n in 0..3 {
-            assert!(inbox.push(item(n), &p));
-        }
+        assert!(inbox.push(item(0), &p), "the first wakes the reader");
+        assert!(!inbox.push(item(1), &p));
+        assert!(!inbox.push(item(2), &p));
         assert!(!p.has_room(), "three records spend the budget");
         let mut out = Vec::new();
         assert!(matches!(inbox.take(2, &mut out, &p), Taken::Items { resume: false }));

@@ -18,6 +18,7 @@ use rdkafka::consumer::Consumer;
 use rdkafka::message::{BorrowedMessage, Message};
 use rdkafka::TopicPartitionList;
 use std::sync::atomic::Ordering;
+use futures_util::FutureExt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
@@ -27,11 +28,36 @@ use tokio::sync::watch;
 /// round over its partitions), short against the group's poll interval.
 pub(crate) const PARK_AFTER: Duration = Duration::from_secs(3);
 
+/// Messages routed between two rounds of waking readers (and of looking at resumes and the
+/// stop signal) while librdkafka has messages ready.
+const WAKE_EVERY: usize = 64;
+
 pub(crate) async fn run(consumer: &KConsumer, shared: &Shared, mut stopped: watch::Receiver<bool>) {
     let mut full_since: Option<tokio::time::Instant> = None;
     let started = tokio::time::Instant::now();
+    let mut woken: Vec<Arc<Inbox>> = Vec::new();
+    let mut routed = 0usize;
     loop {
         let room = shared.prefetch.has_room();
+        // What librdkafka has ready is taken without the select's futures per message, and
+        // the readers it fills are woken once per run rather than once per message.
+        if room {
+            if let Some(m) = consumer.recv().now_or_never() {
+                received(shared, m, &mut woken);
+                routed += 1;
+                if routed % WAKE_EVERY == 0 {
+                    wake(&mut woken);
+                    if stopped.has_changed().unwrap_or(true) {
+                        break;
+                    }
+                    if shared.wake_router.notified().now_or_never().is_some() {
+                        resume_emptied(consumer, shared);
+                    }
+                }
+                continue;
+            }
+        }
+        wake(&mut woken);
         let park_at = if room {
             full_since = None;
             // Unused while there is room (and no clock read per message).
@@ -40,13 +66,7 @@ pub(crate) async fn run(consumer: &KConsumer, shared: &Shared, mut stopped: watc
             *full_since.get_or_insert_with(tokio::time::Instant::now) + PARK_AFTER
         };
         tokio::select! {
-            m = consumer.recv(), if room => match m {
-                Ok(m) => route(shared, &m),
-                Err(e) => {
-                    shared.errors.fetch_add(1, Ordering::Relaxed);
-                    tracing::warn!(mapping = %shared.mapping, error = %e, "kafka consumer error");
-                }
-            },
+            m = consumer.recv(), if room => received(shared, m, &mut woken),
             _ = shared.prefetch.freed(), if !room => {}
             _ = tokio::time::sleep_until(park_at), if !room => {
                 park_stalled(consumer, shared);
@@ -58,6 +78,26 @@ pub(crate) async fn run(consumer: &KConsumer, shared: &Shared, mut stopped: watc
     }
 }
 
+fn received(shared: &Shared, m: Result<BorrowedMessage<'_>, rdkafka::error::KafkaError>, woken: &mut Vec<Arc<Inbox>>) {
+    match m {
+        Ok(m) => {
+            if let Some(inbox) = route(shared, &m) {
+                woken.push(inbox);
+            }
+        }
+        Err(e) => {
+            shared.errors.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(mapping = %shared.mapping, error = %e, "kafka consumer error");
+        }
+    }
+}
+
+fn wake(woken: &mut Vec<Arc<Inbox>>) {
+    for inbox in woken.drain(..) {
+        inbox.wake();
+    }
+}
+
 fn inbox_of(shared: &Shared, partition: i32) -> Option<(Arc<Inbox>, Arc<str>)> {
     let state = shared.lock();
     let slot = state.slots.get(&partition)?;
@@ -65,19 +105,20 @@ fn inbox_of(shared: &Shared, partition: i32) -> Option<(Arc<Inbox>, Arc<str>)> {
     Some((slot.inbox.clone()?, slot.name.clone()))
 }
 
-fn route(shared: &Shared, m: &BorrowedMessage<'_>) {
+/// Puts the message into its partition's inbox; returns the inbox if its reader needs waking.
+fn route(shared: &Shared, m: &BorrowedMessage<'_>) -> Option<Arc<Inbox>> {
     let Some((inbox, name)) = inbox_of(shared, m.partition()).filter(|_| m.topic() == shared.topic) else {
         // librdkafka drops what it fetched for an assignment once it ends, so this is not
         // expected; if it happens the next owner reads it from the committed offset.
         tracing::debug!(mapping = %shared.mapping, topic = m.topic(), partition = m.partition(), offset = m.offset(), "kafka: message of a partition not assigned here; dropped");
-        return;
+        return None;
     };
     let item = match shared.converter.convert(m, &name) {
         Ok(record) => Item::Record(record),
         // The reader fetches the schema; everything after it waits behind it in the inbox.
         Err(_) => Item::Raw(m.detach()),
     };
-    inbox.push(item, &shared.prefetch);
+    inbox.push(item, &shared.prefetch).then_some(inbox)
 }
 
 /// Pauses the partitions whose readers stopped taking, so their records stop holding the
