@@ -76,7 +76,6 @@ pub(crate) struct Shared {
     pub mapping: String,
     pub topic: String,
     pub start: StartFrom,
-    pub encoding: Arc<KafkaEncoding>,
     state: Mutex<GroupState>,
     /// librdkafka errors seen by the group (connection, authentication, fetch), for metrics.
     pub errors: AtomicU64,
@@ -91,15 +90,13 @@ pub(crate) struct Shared {
 
 impl Shared {
     pub fn new(mapping: String, topic: String, start: StartFrom, encoding: KafkaEncoding, schema: Option<Arc<SchemaDecoder>>, prefetch_bytes: usize) -> Self {
-        let encoding = Arc::new(encoding);
         Shared {
             mapping,
             topic,
             start,
-            encoding: encoding.clone(),
             state: Mutex::new(GroupState::default()),
             errors: AtomicU64::new(0),
-            converter: Converter { encoding, schema },
+            converter: Converter { encoding: Arc::new(encoding), schema },
             prefetch: Prefetch::new(prefetch_bytes),
             wake_router: Notify::new(),
             commit_failed: Mutex::new(None),

@@ -78,7 +78,6 @@ impl Prefetch {
     }
 }
 
-#[derive(Default)]
 struct State {
     items: VecDeque<Item>,
     bytes: usize,
@@ -89,7 +88,7 @@ struct State {
     /// The reader emptied a parked inbox and asked the router to resume the partition.
     resume_asked: bool,
     /// When a reader last took from it (or it was created).
-    last_take: Option<Instant>,
+    last_take: Instant,
 }
 
 pub(crate) struct Inbox {
@@ -109,7 +108,8 @@ pub(crate) enum Taken {
 
 impl Inbox {
     pub fn new() -> Self {
-        Inbox { state: Mutex::new(State { last_take: Some(Instant::now()), ..State::default() }), ready: Notify::new(), held: Default::default() }
+        let state = State { items: VecDeque::new(), bytes: 0, closed: false, parked: false, resume_asked: false, last_take: Instant::now() };
+        Inbox { state: Mutex::new(state), ready: Notify::new(), held: Default::default() }
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -152,7 +152,7 @@ impl Inbox {
             out.push(item);
         }
         s.bytes -= freed;
-        s.last_take = Some(Instant::now());
+        s.last_take = Instant::now();
         if !s.parked {
             prefetch.release(freed);
         }
@@ -220,7 +220,7 @@ impl Inbox {
     /// `stalled_for`.
     pub fn stalled(&self, now: Instant, stalled_for: std::time::Duration) -> bool {
         let s = self.lock();
-        !s.closed && !s.parked && !s.items.is_empty() && s.last_take.is_none_or(|t| now.duration_since(t) >= stalled_for)
+        !s.closed && !s.parked && !s.items.is_empty() && now.saturating_duration_since(s.last_take) >= stalled_for
     }
 
     /// The router is pausing the partition: its bytes leave the shared budget. False (and
@@ -332,7 +332,7 @@ mod tests {
     }
 
     #[test]
-    fn a_put_back_raw_message_is_taken_first() {
+    fn items_put_back_are_taken_first_in_their_order() {
         let p = Prefetch::new(1 << 20);
         let inbox = Inbox::new();
         inbox.push(item(2), &p);

@@ -125,20 +125,14 @@ fn route(shared: &Shared, m: &BorrowedMessage<'_>) -> Option<Arc<Inbox>> {
 /// budget the others need.
 fn park_stalled(consumer: &KConsumer, shared: &Shared) {
     let now = Instant::now();
-    let stalled: Vec<(i32, Arc<Inbox>)> = {
-        let state = shared.lock();
-        state.slots.iter().filter_map(|(p, s)| s.inbox.as_ref().filter(|i| s.epoch.is_some() && i.stalled(now, PARK_AFTER)).map(|i| (*p, i.clone()))).collect()
-    };
+    let stalled = assigned_inboxes(shared, |i| i.stalled(now, PARK_AFTER));
     // Parked before paused: a reader that empties the inbox in between asks for the resume,
     // which this thread handles after the pause. Nothing is routed in between (this thread).
     let stalled: Vec<(i32, Arc<Inbox>)> = stalled.into_iter().filter(|(_, i)| i.park(&shared.prefetch)).collect();
     if stalled.is_empty() {
         return;
     }
-    let mut tpl = TopicPartitionList::new();
-    for (p, _) in &stalled {
-        tpl.add_partition(&shared.topic, *p);
-    }
+    let tpl = partition_list(shared, &stalled);
     // Synchronous: once it returns, librdkafka drops what it had fetched of these, and fetches
     // again from the record after the last one routed when they are resumed.
     if let Err(e) = consumer.pause(&tpl) {
@@ -154,18 +148,11 @@ fn park_stalled(consumer: &KConsumer, shared: &Shared) {
 
 /// Resumes the parked partitions whose readers took everything.
 fn resume_emptied(consumer: &KConsumer, shared: &Shared) {
-    let ready: Vec<(i32, Arc<Inbox>)> = {
-        let state = shared.lock();
-        state.slots.iter().filter_map(|(p, s)| s.inbox.as_ref().filter(|i| s.epoch.is_some() && i.wants_resume()).map(|i| (*p, i.clone()))).collect()
-    };
+    let ready = assigned_inboxes(shared, Inbox::wants_resume);
     if ready.is_empty() {
         return;
     }
-    let mut tpl = TopicPartitionList::new();
-    for (p, _) in &ready {
-        tpl.add_partition(&shared.topic, *p);
-    }
-    match consumer.resume(&tpl) {
+    match consumer.resume(&partition_list(shared, &ready)) {
         Ok(()) => {
             for (_, inbox) in &ready {
                 inbox.unpark(&shared.prefetch);
@@ -179,4 +166,18 @@ fn resume_emptied(consumer: &KConsumer, shared: &Shared) {
             }
         }
     }
+}
+
+/// The assigned partitions whose inboxes satisfy `pick`.
+fn assigned_inboxes(shared: &Shared, pick: impl Fn(&Inbox) -> bool) -> Vec<(i32, Arc<Inbox>)> {
+    let state = shared.lock();
+    state.slots.iter().filter_map(|(p, s)| s.inbox.as_ref().filter(|i| s.epoch.is_some() && pick(i)).map(|i| (*p, i.clone()))).collect()
+}
+
+fn partition_list(shared: &Shared, inboxes: &[(i32, Arc<Inbox>)]) -> TopicPartitionList {
+    let mut tpl = TopicPartitionList::new();
+    for (p, _) in inboxes {
+        tpl.add_partition(&shared.topic, *p);
+    }
+    tpl
 }

@@ -135,7 +135,7 @@ impl KafkaSource {
             .map_err(|e| SourceError::fatal(format!("kafka: cannot start the group thread: {e}")))?;
 
         Ok(KafkaSource {
-            encoder: shared.encoding.clone(),
+            encoder: shared.converter.encoding.clone(),
             shared,
             consumer: Mutex::new(Some(consumer)),
             stop,
